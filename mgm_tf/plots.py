@@ -1,0 +1,91 @@
+"""Pictures people look at: image grids, curves, histograms (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg",) and "inline" not in matplotlib.get_backend():
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def to_display(images) -> np.ndarray:
+    """uint8 (N, H, W, C) for display from uint8 or [-1, 1] float arrays/tensors."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        images = np.clip((images.astype(np.float32) + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
+    return images
+
+
+def image_grid(images, titles=None, columns: int = 8, title: str = "", cell: float = 1.4):
+    """A matplotlib Figure with images in a grid; grey images use a grey colour map."""
+    plt = _pyplot()
+    images = to_display(images)
+    count = len(images)
+    columns = max(1, min(columns, count))
+    rows = max(1, -(-count // columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(cell * columns, cell * rows + (0.4 if title else 0)),
+                                squeeze=False)
+    for index, axis in enumerate(axes.flat):
+        axis.axis("off")
+        if index >= count:
+            continue
+        image = images[index]
+        if image.shape[-1] == 1:
+            axis.imshow(image[:, :, 0], cmap="gray", vmin=0, vmax=255)
+        else:
+            axis.imshow(image)
+        if titles is not None:
+            axis.set_title(str(titles[index]), fontsize=7)
+    if title:
+        figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+def save_figure(figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=90)
+    _pyplot().close(figure)
+    return path
+
+
+def save_grid(images, path, titles=None, columns: int = 8, title: str = "") -> Path:
+    return save_figure(image_grid(images, titles, columns, title), path)
+
+
+def curves(table: dict[str, list[float]], x=None, xlabel: str = "epoch", title: str = ""):
+    """Line plot of several named series (loss curves, KID against time)."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(6, 3.2))
+    for name, values in table.items():
+        axis.plot(x if x is not None else range(1, len(values) + 1), values, label=name)
+    axis.set_xlabel(xlabel)
+    axis.legend(fontsize=8)
+    axis.grid(alpha=0.3)
+    if title:
+        axis.set_title(title, fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+def histograms(table: dict[str, np.ndarray], title: str = "", bins: int = 30):
+    """One panel per named array (quality-filter scores, nearest-neighbour distances)."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, len(table), figsize=(3.2 * len(table), 2.8), squeeze=False)
+    for axis, (name, values) in zip(axes.flat, table.items()):
+        axis.hist(np.asarray(values, dtype=np.float64), bins=bins, color="tab:blue", alpha=0.8)
+        axis.set_title(name, fontsize=8)
+    if title:
+        figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,28 @@
+import subprocess
+import sys
+
+
+def _run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "mgm_tf", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_prepare_demo_prints_counts_and_writes_previews(tmp_path):
+    result = _run("prepare", "--dataset", "demo", "--out", str(tmp_path / "demo"))
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines() if line.strip()}
+    assert lines["NORMAL"][-1] == "8" and lines["PNEUMONIA"][-1] == "8"
+    assert (tmp_path / "demo" / "previews" / "NORMAL.png").exists()
+    assert (tmp_path / "demo" / "previews" / "PNEUMONIA.png").exists()
+
+
+def test_datasets_lists_every_manifest():
+    result = _run("datasets")
+    assert result.returncode == 0, result.stderr
+    for name in ("demo", "pneumonia_xray", "diabetic_retinopathy", "brain_tumor_mri", "skin_cancer", "leukemia"):
+        assert name in result.stdout
+    assert "embedded" in result.stdout
+
+
+def test_bad_dataset_name_is_a_clear_error():
+    result = _run("prepare", "--dataset", "nonexistent")
+    assert result.returncode == 2 and "unknown dataset 'nonexistent'" in result.stderr

@@ -1,0 +1,116 @@
+"""The real download → scan → check → prepare → tf.data path on each dataset's Kaggle layout."""
+
+import json
+
+import numpy as np
+import pytest
+
+from mgm_tf import data, manifests
+from mgm_tf.prepare import load_prepared, prepare
+
+
+@pytest.mark.parametrize("name", manifests.PAPER_DATASETS)
+def test_kaggle_layout_to_batches(name, kaggle_cache, tmp_path):
+    from mgm_tf import inputs
+
+    manifest = manifests.load_manifest(name)
+    root = data.download(manifest)  # the real kagglehub call, answered from the cache
+    assert str(root).startswith(str(kaggle_cache)) and root.name == manifest.kaggle_handle.split("/")[-1]
+    prepared = prepare(manifest, tmp_path / name)
+    report = json.loads((tmp_path / name / "report.json").read_text())
+    assert report["source"]["version"] == manifest.kaggle_handle.split("/")[-1]
+    assert len(report["source"]["sha256"]) == 64
+    assert prepared.images_gan.shape[1:] == (64, 64, manifest.channels)
+    assert prepared.images_hr.shape[1:] == (256, 256, manifest.channels)
+    assert set(prepared.labels.tolist()) == set(range(manifest.num_classes))
+    assert (tmp_path / name / "previews" / f"{manifest.class_names[0]}.png").stat().st_size > 1000
+    images, labels = next(iter(inputs.gan_dataset(prepared, "train", batch_size=4, seed=1)))
+    assert images.shape == (4, 64, 64, 3) and images.dtype.name == "float32"
+    assert -1.0 <= float(images.numpy().min()) and float(images.numpy().max()) <= 1.0
+    # each batch label is the class its image came from
+    train = prepared.indices("train")
+    for image, label in zip(images.numpy(), labels.numpy()):
+        originals = (prepared.images_gan[train].astype(np.float32) / 127.5 - 1.0)
+        if manifest.channels == 1:
+            originals = np.repeat(originals, 3, axis=-1)
+        match = int(np.argmin(np.abs(originals - image).reshape(len(train), -1).max(axis=1)))
+        assert prepared.labels[train][match] == label
+
+
+def test_duplicated_download_copies_are_removed(kaggle_cache):
+    manifest = manifests.load_manifest("brain_tumor_mri")  # files stored twice: {yes,no}/ and brain_tumor_dataset/
+    records, report = data.scan(manifest, data.download(manifest))
+    assert len(records) == 8 and len(report["duplicates"]) == 8
+    assert all(not r.relative.startswith("brain_tumor_dataset/") for r in records)
+
+
+def test_download_folder_splits_are_used(kaggle_cache):
+    manifest = manifests.load_manifest("pneumonia_xray")
+    records, _ = data.scan(manifest, data.download(manifest))
+    by_split = {split: {r.relative.split("/")[1] for r in records if r.split == split} for split in ("train", "val", "test")}
+    assert by_split == {"train": {"train"}, "val": {"val"}, "test": {"test"}}
+
+
+def test_layout_mismatch_says_what_was_found(tmp_path):
+    (tmp_path / "images" / "unrelated").mkdir(parents=True)
+    (tmp_path / "images" / "unrelated" / "x.png").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"(?s)no images found.*expected layout.*unrelated"):
+        prepare(manifests.load_manifest("skin_cancer"), tmp_path / "out", data_dir=tmp_path / "images")
+    assert not (tmp_path / "out").exists()
+
+
+def test_seeded_split_is_deterministic_and_patient_level():
+    manifest = manifests.load_manifest("pneumonia_xray")
+    records = [data.Record(f"/x/{n}", f"{cls}/{n}", label, cls, "train", manifest.patient_id(n))
+               for label, cls in enumerate(("NORMAL", "PNEUMONIA"))
+               for n in [f"person{p}_bacteria_{k}.jpeg" if label else f"IM-{p:04d}-{k:04d}.jpeg"
+                         for p in range(40) for k in range(p % 3 + 1)]]
+    seeded = manifests.dataclasses.replace(manifest, split=manifests.SplitSpec(rule="seeded", test_fraction=0.25, seed=7))
+    first, second = data.assign_splits(seeded, records), data.assign_splits(seeded, list(reversed(records)))
+    assert {r.relative: r.split for r in first} == {r.relative: r.split for r in second}
+    patients = {}
+    for record in first:
+        patients.setdefault(record.patient, set()).add(record.split)
+    assert all(len(splits) == 1 for splits in patients.values())
+    test_patients = {p for p, s in patients.items() if s == {"test"}}
+    assert 0.15 < len(test_patients) / len(patients) < 0.35
+    other_seed = manifests.dataclasses.replace(seeded, split=manifests.SplitSpec(rule="seeded", test_fraction=0.25, seed=8))
+    assert {r.split for r in data.assign_splits(other_seed, records)} == {"train", "test"}
+    assert [r.split for r in data.assign_splits(other_seed, records)] != [r.split for r in first]
+
+
+def test_demo_set_counts_and_patient_split(demo_prepared):
+    assert demo_prepared.class_names == ["NORMAL", "PNEUMONIA"]
+    assert demo_prepared.report["counts"]["NORMAL"]["total"] == 8
+    assert demo_prepared.report["counts"]["PNEUMONIA"]["total"] == 8
+    assert demo_prepared.report["num_skipped"] == 0
+    person1946 = [s for f, s in zip(demo_prepared.files, demo_prepared.splits) if "person1946" in f]
+    assert len(person1946) == 2 and len(set(person1946)) == 1
+    assert 2 <= (demo_prepared.splits == "test").sum() <= 6
+    reloaded = load_prepared(demo_prepared.path)
+    assert np.array_equal(reloaded.images_gan, demo_prepared.images_gan)
+
+
+def test_balanced_sampling_evens_out_classes(tmp_path):
+    from mgm_tf import inputs
+    from mgm_tf.prepare import PreparedDataset
+
+    labels = np.array([0] * 90 + [1] * 10, np.int32)
+    prepared = PreparedDataset(tmp_path, "toy", ["a", "b"], 1, np.zeros((100, 8, 8, 1), np.uint8),
+                               np.zeros((100, 64, 64, 1), np.uint8), labels, np.array(["train"] * 100),
+                               [str(i) for i in range(100)], [str(i) for i in range(100)], {})
+    seen = np.concatenate([y.numpy() for _, y in inputs.gan_dataset(prepared, batch_size=10, balanced=True, seed=3)]
+                          + [y.numpy() for _, y in inputs.gan_dataset(prepared, batch_size=10, balanced=True, seed=4)])
+    assert len(seen) == 200 and 0.35 < seen.mean() < 0.65
+    plain = np.concatenate([y.numpy() for _, y in inputs.gan_dataset(prepared, batch_size=10, seed=3)])
+    assert plain.mean() == pytest.approx(0.1)
+
+
+def test_sr_pairs_are_bicubic_downsamples(demo_prepared):
+    from mgm_tf import inputs
+
+    low, high = next(iter(inputs.sr_dataset(demo_prepared, batch_size=2, crop=96, seed=0)))
+    assert low.shape == (2, 24, 24, 3) and high.shape == (2, 96, 96, 3)
+    low_full, high_full = next(iter(inputs.sr_dataset(demo_prepared, split="test", batch_size=2, full_images=True)))
+    assert low_full.shape == (2, 64, 64, 3) and high_full.shape == (2, 256, 256, 3)
+    assert float(np.abs(low_full.numpy().mean() - high_full.numpy().mean())) < 0.02
