@@ -62,6 +62,69 @@ def command_prepare(args) -> int:
     return 0
 
 
+def run_config(args):
+    """Preset (demo / smoke / paper defaults) plus explicit overrides from the command line."""
+    import math
+
+    from mgm_tf import config
+
+    dataset = args.dataset or ("folder" if args.data_dir else "demo")
+    if args.smoke:
+        resolved = config.smoke(dataset)
+    elif dataset == "demo":
+        resolved = config.demo(dataset)
+    else:
+        resolved = config.RunConfig(dataset=dataset)
+    resolved.data_dir, resolved.handle, resolved.seed = args.data_dir, args.handle, args.seed
+    resolved.precision, resolved.jit_compile = args.precision, args.jit_compile
+    if args.epochs:
+        resolved.dcgan.epochs = resolved.cgan.epochs = args.epochs
+    if args.sr_epochs:
+        resolved.srgan.epochs = args.sr_epochs
+    if args.batch_size:
+        resolved.dcgan.batch_size = resolved.cgan.batch_size = args.batch_size
+    if args.num_images:
+        resolved.filter.candidates_per_class = math.ceil(args.num_images / resolved.filter.keep_fraction)
+    if args.vgg_weights:
+        resolved.srgan.vgg_weights = None if args.vgg_weights == "none" else args.vgg_weights
+    if args.stages:
+        resolved.stages = list(args.stages)
+    return resolved
+
+
+def command_run(args) -> int:
+    from mgm_tf.pipeline import Run, run_pipeline
+
+    out = Path(args.out or Path("runs") / (args.dataset or "demo"))
+    run = Run.open(out, run_config(args))
+    timings = run_pipeline(run, args.stages)
+    total = sum(timings.values())
+    print(f"finished in {total:.1f} s: " + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in timings.items()))
+    if (run.path / "report" / "report.md").exists():
+        print(f"report: {run.path / 'report' / 'report.md'}; synthetic images: {run.path / 'synthetic'}")
+    return 0
+
+
+def command_train(args) -> int:
+    args.stages = [args.stage]
+    return command_run(args)
+
+
+def command_filter(args) -> int:
+    """Re-select with another keep fraction; the export made from the old selection is invalidated."""
+    from mgm_tf.pipeline import Run, run_pipeline
+
+    run = Run.open(args.run)
+    if args.keep is not None and args.keep != run.config.filter.keep_fraction:
+        run.config.filter.keep_fraction = args.keep
+        run.config.save(run.path / "config.json")
+        for stage in ("filter", "export"):
+            run.done_path(stage).unlink(missing_ok=True)
+    run_pipeline(run, ["filter"])
+    print(f"selection: {run.path / 'filter' / 'selected.csv'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mgm_tf", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -72,7 +135,31 @@ def build_parser() -> argparse.ArgumentParser:
     _data_arguments(prepare)
     prepare.add_argument("--out", help="prepared folder (default prepared/NAME)")
     prepare.add_argument("--force", action="store_true", help="rebuild even if the folder is complete")
+    run = commands.add_parser("run", help="run the pipeline stages over a run directory (resumes)")
+    _data_arguments(run)
+    _run_arguments(run)
+    run.add_argument("--stages", nargs="+", help="subset of: dcgan cgan synthesize filter srgan export report")
+    train = commands.add_parser("train", help="train one stage (dcgan, cgan or srgan) into a run directory")
+    train.add_argument("--stage", required=True, choices=["dcgan", "cgan", "srgan"])
+    _data_arguments(train)
+    _run_arguments(train)
+    filtering = commands.add_parser("filter", help="(re)run the quality filter of a run")
+    filtering.add_argument("--run", required=True)
+    filtering.add_argument("--keep", type=float, help="fraction kept per class (paper: 0.2)")
     return parser
+
+
+def _run_arguments(parser) -> None:
+    parser.add_argument("--out", help="run directory (default runs/DATASET)")
+    parser.add_argument("--smoke", action="store_true", help="tiny epochs and sizes: checks the code, not results")
+    parser.add_argument("--epochs", type=int, help="epochs of the DCGAN and conditional GAN (paper: 1000)")
+    parser.add_argument("--sr-epochs", type=int, help="epochs of the SRGAN")
+    parser.add_argument("--batch-size", type=int, help="GAN batch size (paper: 16)")
+    parser.add_argument("--num-images", type=int, help="final synthetic images per class")
+    parser.add_argument("--precision", default="auto", choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"])
+    parser.add_argument("--jit-compile", action="store_true", help="XLA-compile train steps (measure first)")
+    parser.add_argument("--vgg-weights", help="'imagenet', 'none', or a local VGG19 notop weights file (default auto)")
+    parser.add_argument("--seed", type=int, default=0)
 
 
 def _data_arguments(parser) -> None:
@@ -81,7 +168,8 @@ def _data_arguments(parser) -> None:
     parser.add_argument("--handle", help="override the manifest's Kaggle handle (owner/slug/versions/N)")
 
 
-COMMANDS = {"datasets": command_datasets, "info": command_info, "prepare": command_prepare}
+COMMANDS = {"datasets": command_datasets, "info": command_info, "prepare": command_prepare, "run": command_run,
+            "train": command_train, "filter": command_filter}
 
 
 def main(argv=None) -> int:
@@ -91,6 +179,9 @@ def main(argv=None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except RuntimeError as error:  # training diverged: weights were rolled back, nothing marked done
+        print(f"error: {error}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

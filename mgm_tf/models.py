@@ -11,6 +11,13 @@ import keras
 from keras import layers
 
 LEAK = 0.2
+# Generator BatchNorm momentum 0.9 (PyTorch's 0.1): moving statistics follow a fast-changing
+# generator; with Keras' 0.99 the inference-mode samples of a short run came out flat grey.
+GENERATOR_BN_MOMENTUM = 0.9
+
+
+def _generator_batch_norm():
+    return layers.BatchNormalization(momentum=GENERATOR_BN_MOMENTUM)
 
 
 def _label_plane(label, num_classes: int, size: int, name: str):
@@ -37,12 +44,12 @@ def build_dcgan_generator(latent_dim: int = 100, image_size: int = 64, channels:
         inputs.append(label)
         hidden = layers.Concatenate()([noise, layers.Embedding(num_classes, 50, name="label_embedding")(label)])
     hidden = layers.Dense(4 * 4 * base_filters, use_bias=False)(hidden)
-    hidden = layers.ReLU()(layers.BatchNormalization()(layers.Reshape((4, 4, base_filters))(hidden)))
+    hidden = layers.ReLU()(_generator_batch_norm()(layers.Reshape((4, 4, base_filters))(hidden)))
     size, filters = 4, base_filters
     while size < image_size // 2:
         filters //= 2
         hidden = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False)(hidden)
-        hidden = layers.ReLU()(layers.BatchNormalization()(hidden))
+        hidden = layers.ReLU()(_generator_batch_norm()(hidden))
         size *= 2
     hidden = layers.Conv2DTranspose(channels, 4, strides=2, padding="same")(hidden)
     image = layers.Activation("tanh", dtype="float32", name="image")(hidden)
@@ -98,7 +105,7 @@ def build_conditional_generator(latent_dim: int = 100, image_size: int = 64, cha
     hidden = layers.Concatenate(name="bottleneck")(parts)
     for filters in (128, 64, 32):
         hidden = layers.Conv2DTranspose(filters, 4, strides=2, padding="same")(hidden)
-        hidden = layers.LeakyReLU(LEAK)(layers.BatchNormalization()(hidden))
+        hidden = layers.LeakyReLU(LEAK)(_generator_batch_norm()(hidden))
     hidden = layers.Conv2D(channels, 3, padding="same", name="output_conv")(hidden)
     image = layers.Activation("tanh", dtype="float32", name="image")(hidden)
     return keras.Model(inputs, image, name=name)

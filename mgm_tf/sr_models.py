@@ -39,9 +39,14 @@ def _prelu():
 
 
 def build_srgan_generator(channels: int = 3, filters: int = 64, num_residual_blocks: int = 16, scale: int = 4,
-                          name: str = "srgan_generator") -> keras.Model:
+                          bicubic_skip: bool = True, name: str = "srgan_generator") -> keras.Model:
     """SRResNet generator: conv 9×9 + PReLU, residual blocks (conv-BN-PReLU-conv-BN + skip), a
-    long skip, log2(scale) sub-pixel ×2 stages, conv 9×9 → tanh. Any input size."""
+    long skip, log2(scale) sub-pixel ×2 stages, conv 9×9. Any input size.
+
+    bicubic_skip=True (default) adds the bicubic upsampling of the input to the output and
+    starts the last conv at zero, so the network begins as bicubic interpolation and learns the
+    missing detail (the global residual of VDSR/ESRGAN-style models); without it (the SRGAN
+    paper's form, tanh output) short runs give images far worse than bicubic."""
     if scale not in (2, 4, 8):
         raise ValueError(f"scale must be 2, 4 or 8, got {scale}")
     low = keras.Input(shape=(None, None, channels), name="low_resolution")
@@ -55,8 +60,14 @@ def build_srgan_generator(channels: int = 3, filters: int = 64, num_residual_blo
     hidden = layers.Add()([hidden, skip])
     for _ in range(int(math.log2(scale))):
         hidden = _prelu()(PixelShuffle(2)(layers.Conv2D(filters * 4, 3, padding="same")(hidden)))
-    hidden = layers.Conv2D(channels, 9, padding="same")(hidden)
-    return keras.Model(low, layers.Activation("tanh", dtype="float32", name="image")(hidden), name=name)
+    if not bicubic_skip:
+        hidden = layers.Conv2D(channels, 9, padding="same")(hidden)
+        return keras.Model(low, layers.Activation("tanh", dtype="float32", name="image")(hidden), name=name)
+    detail = layers.Conv2D(channels, 9, padding="same", kernel_initializer="zeros", name="detail")(hidden)
+    upsampled = layers.UpSampling2D(scale, interpolation="bicubic", name="bicubic")(low)
+    image = layers.Add(dtype="float32", name="image")([layers.Activation("linear", dtype="float32")(upsampled),
+                                                        layers.Activation("linear", dtype="float32")(detail)])
+    return keras.Model(low, image, name=name)
 
 
 def build_srgan_discriminator(channels: int = 3, filters: int = 64, dense_units: int = 1024,

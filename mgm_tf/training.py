@@ -13,7 +13,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from mgm_tf import losses
+from mgm_tf import augment, losses
 
 
 def make_optimizer(learning_rate: float = 1e-4, beta_1: float = 0.5) -> keras.optimizers.Optimizer:
@@ -42,12 +42,15 @@ class GANTrainer(keras.Model):
     tracked = ("d_loss", "g_loss")
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int = 100, seed: int = 0,
-                 **kwargs):
+                 diff_augment: bool = False, **kwargs):
         super().__init__(**kwargs)
+        self.diff_augment = diff_augment
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = latent_dim
         self.seed_generator = keras.random.SeedGenerator(seed)
+        # The RNG state is saved with the weights, so a resumed run draws the same noise.
+        self._track_variable(self.seed_generator.state)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.tracked}
         self.built = True  # sub-networks are functional models, already built
 
@@ -79,13 +82,26 @@ class GANTrainer(keras.Model):
             self.trackers[name].update_state(value)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
+    def augmented(self, inputs):
+        """DiffAugment on what D sees; image and condition of a pair get the same transform."""
+        if not self.diff_augment:
+            return inputs
+        items = inputs if isinstance(inputs, list) else [inputs]
+        images = [index for index, item in enumerate(items) if len(item.shape) == 4]
+        joined = augment.diff_augment(ops.concatenate([items[i] for i in images], axis=-1), self.seed_generator)
+        parts = ops.split(joined, len(images), axis=-1)
+        items = list(items)
+        for index, part in zip(images, parts):
+            items[index] = part
+        return items if isinstance(inputs, list) else items[0]
+
     def adversarial_step(self, real_inputs, fake_inputs_fn, extra_generator_loss=None):
         """One simultaneous update. fake_inputs_fn(fake) builds the discriminator's fake inputs;
         extra_generator_loss(fake) adds terms (content, perceptual) and returns (total, dict)."""
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = self.generate_for_training()
-            real_logits = self.discriminator(real_inputs, training=True)
-            fake_logits = self.discriminator(fake_inputs_fn(fake), training=True)
+            real_logits = self.discriminator(self.augmented(real_inputs), training=True)
+            fake_logits = self.discriminator(self.augmented(fake_inputs_fn(fake)), training=True)
             d_loss = losses.discriminator_loss(real_logits, fake_logits)
             g_loss = losses.generator_loss(fake_logits)
             extras = {}
@@ -183,7 +199,7 @@ class SRGANTrainer(GANTrainer):
         return self.generator(inputs, training=training)
 
     def train_step(self, data):
-        low, high = data
+        low, high = data[0], data[1]
         self._low = low
 
         def generator_terms(fake, adversarial):

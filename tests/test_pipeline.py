@@ -1,0 +1,92 @@
+"""End to end on the demo set in smoke mode, resume by stage, refusals with clear messages."""
+
+import json
+
+import numpy as np
+import pytest
+
+from mgm_tf import config as config_module
+from mgm_tf.export import read_manifest_rows, read_marker
+from mgm_tf.pipeline import Run, run_pipeline
+
+
+def _smoke_config():
+    config = config_module.smoke("demo")
+    config.precision = "float32"
+    return config
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    run = Run.open(tmp_path_factory.mktemp("runs") / "demo", _smoke_config())
+    timings = run_pipeline(run)
+    return run, timings
+
+
+def test_smoke_run_produces_the_run_directory(smoke_run):
+    run, timings = smoke_run
+    assert list(timings) == ["dcgan", "cgan", "synthesize", "filter", "srgan", "export", "report"]
+    for path in ("config.json", "dcgan/generator.weights.h5", "dcgan/history.csv", "dcgan/samples/epoch_0002.png",
+                 "cgan/generator.weights.h5", "cgan/config.json", "srgan/generator.weights.h5",
+                 "filter/scores.csv", "filter/selected.csv", "synthetic/manifest.csv", "report/report.md",
+                 "data/report.json"):
+        assert (run.path / path).exists(), path
+    assert not (run.path / "dcgan" / "backup").exists()
+
+
+def test_export_matches_filter_selection(smoke_run):
+    run, _ = smoke_run
+    rows = read_manifest_rows(run.path / "synthetic" / "manifest.csv")
+    selected = read_manifest_rows(run.path / "filter" / "selected.csv")
+    assert len(rows) == len(selected) == 4  # round(0.2 × 10) = 2 per class, two classes
+    assert {row["class"] for row in rows} == {"NORMAL", "PNEUMONIA"}
+    first = run.path / "synthetic" / rows[0]["file"]
+    assert read_marker(first)["Synthetic"] == "true"
+    from PIL import Image
+
+    with Image.open(first) as image:
+        assert image.size == (256, 256) and image.mode == "L"
+    assert rows[0]["lineage"] == "dcgan>cgan>filter>srgan"
+
+
+def test_report_names_parameters_and_smoke_status(smoke_run):
+    run, _ = smoke_run
+    text = (run.path / "report" / "report.md").read_text()
+    assert "Smoke test" in text and "2,742" not in text  # label-conditioned G2, not the paper-exact one
+    assert "678,337" in text and "bicubic" in text
+    info = json.loads((run.path / "stages" / "srgan.json").read_text())
+    assert info["evaluation"]["bicubic"]["psnr"]["mean"] > 20
+
+
+def test_rerun_skips_completed_stages(smoke_run):
+    run, _ = smoke_run
+    before = (run.path / "dcgan" / "generator.weights.h5").stat().st_mtime_ns
+    timings = run_pipeline(Run.open(run.path, _smoke_config()), ["dcgan", "cgan", "filter"])
+    assert timings == {}
+    assert (run.path / "dcgan" / "generator.weights.h5").stat().st_mtime_ns == before
+
+
+def test_different_config_for_existing_run_is_refused(smoke_run):
+    run, _ = smoke_run
+    changed = _smoke_config()
+    changed.dcgan.epochs = 5
+    with pytest.raises(ValueError, match=r"dcgan.epochs: 2 → 5"):
+        Run.open(run.path, changed)
+
+
+def test_stage_without_its_input_is_refused(tmp_path):
+    run = Run.open(tmp_path / "fresh", _smoke_config())
+    with pytest.raises(ValueError, match=r"stage 'synthesize' needs dcgan, cgan"):
+        run_pipeline(run, ["synthesize"])
+
+
+def test_candidates_are_regenerable_from_their_seeds(smoke_run):
+    from mgm_tf import synthesis
+    from mgm_tf.stages import load_generators
+
+    run, _ = smoke_run
+    rows = read_manifest_rows(run.path / "candidates" / "candidates.csv")
+    images = np.load(run.path / "candidates" / "images.npy")
+    g1, g2, per_class = load_generators(run, ["NORMAL", "PNEUMONIA"])
+    again, _ = synthesis.refine_samples(g1, g2, np.array([int(rows[3]["label"])]), np.array([int(rows[3]["seed"])]), label="")
+    assert np.abs(again[0].astype(int) - images[3]).max() <= 1

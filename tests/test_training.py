@@ -1,0 +1,159 @@
+"""One real step per trainer; divergence guard; resume; precision policies."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mgm_tf import callbacks, cyclegan, losses, models, sr_models, training
+from mgm_tf.stages import fit_stage, read_history
+
+
+def _images(count=4, size=64, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, (count, size, size, 3)).astype("float32")
+
+
+def _weights(network):
+    return [w.numpy().copy() for w in network.trainable_weights]
+
+
+def _changed(before, network):
+    return any(not np.allclose(a, b.numpy()) for a, b in zip(before, network.trainable_weights))
+
+
+def _step(trainer, generator, discriminator, data):
+    g_before, d_before = _weights(generator), _weights(discriminator)
+    logs = trainer.train_on_batch(*data, return_dict=True) if isinstance(data, tuple) else trainer.train_on_batch(data, return_dict=True)
+    assert all(np.isfinite(value) for value in logs.values()), logs
+    assert _changed(g_before, generator) and _changed(d_before, discriminator)
+    return logs
+
+
+@pytest.mark.parametrize("num_classes", [None, 2])
+def test_dcgan_step(num_classes):
+    generator = models.build_dcgan_generator(num_classes=num_classes, base_filters=64)
+    discriminator = models.build_dcgan_discriminator(num_classes=num_classes, base_filters=16)
+    trainer = training.DCGANTrainer(generator, discriminator)
+    trainer.compile()
+    data = (_images(), np.array([0, 1, 0, 1], "int32")) if num_classes else _images()
+    logs = _step(trainer, generator, discriminator, data)
+    assert set(logs) == {"d_loss", "g_loss"}
+
+
+@pytest.mark.parametrize("num_classes", [None, 2])
+def test_conditional_refinement_step(num_classes):
+    generator = models.build_conditional_generator(num_classes=num_classes)
+    discriminator = models.build_conditional_discriminator(num_classes=num_classes)
+    trainer = training.ConditionalRefinementTrainer(generator, discriminator)
+    trainer.compile()
+    _step(trainer, generator, discriminator, (_images(), np.array([0, 1, 1, 0], "int32")))
+
+
+def test_srgan_step_with_perceptual_loss():
+    generator = sr_models.build_srgan_generator(num_residual_blocks=1, filters=8)
+    discriminator = sr_models.build_srgan_discriminator(filters=4, dense_units=16)
+    trainer = training.SRGANTrainer(generator, discriminator, losses.build_vgg_extractor(None))
+    trainer.compile()
+    high = _images(2, 32)
+    low = tf.image.resize(high, (8, 8), method="bicubic", antialias=True).numpy()
+    logs = _step(trainer, generator, discriminator, (low, high))
+    assert logs["perceptual"] > 0 and logs["content"] > 0
+
+
+def test_cyclegan_step():
+    g_ab, g_ba = models.build_cycle_generator(filters=8, num_residual_blocks=1), models.build_cycle_generator(filters=8, num_residual_blocks=1)
+    d_a, d_b = models.build_patch_discriminator(filters=8), models.build_patch_discriminator(filters=8)
+    trainer = cyclegan.CycleGANTrainer(g_ab, g_ba, d_a, d_b)
+    trainer.compile()
+    before = [_weights(n) for n in (g_ab, g_ba, d_a, d_b)]
+    logs = trainer.train_on_batch(_images(2), _images(2, seed=1), return_dict=True)
+    assert all(np.isfinite(v) for v in logs.values())
+    assert all(_changed(b, n) for b, n in zip(before, (g_ab, g_ba, d_a, d_b)))
+
+
+def test_degrade_blurs_and_stays_in_range():
+    images = _images(4)
+    degraded = np.asarray(training.degrade(images, keras.random.SeedGenerator(3)))
+    again = np.asarray(training.degrade(images, keras.random.SeedGenerator(3)))
+    assert degraded.shape == images.shape and np.allclose(degraded, again)
+    assert degraded.min() >= -1 and degraded.max() <= 1
+    high_frequency = lambda x: np.abs(np.diff(x, axis=1)).mean()  # noqa: E731
+    assert high_frequency(degraded) < 0.5 * high_frequency(images)
+
+
+def test_vgg_extractor_loads_local_weights_file(tmp_path):
+    reference = keras.applications.VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
+    path = tmp_path / "vgg19_notop.weights.h5"
+    reference.save_weights(str(path))
+    extractor = losses.build_vgg_extractor(str(path))
+    assert not extractor.trainable and extractor.output.shape[-1] == 512
+    assert np.allclose(extractor.get_layer("block1_conv1").get_weights()[0], reference.get_layer("block1_conv1").get_weights()[0])
+    with pytest.raises(ValueError, match="does not exist"):
+        losses.build_vgg_extractor(str(tmp_path / "missing.h5"))
+
+
+def _small_dcgan(seed=0):
+    keras.utils.set_random_seed(seed)
+    generator = models.build_dcgan_generator(base_filters=32)
+    discriminator = models.build_dcgan_discriminator(base_filters=8)
+    trainer = training.DCGANTrainer(generator, discriminator, seed=seed)
+    trainer.compile()
+    return trainer
+
+
+class _Interrupt(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 2:
+            raise KeyboardInterrupt("simulated disconnect")
+
+
+def test_resume_continues_epoch_optimizer_and_weights(tmp_path):
+    tf.config.experimental.enable_op_determinism()
+    dataset = tf.data.Dataset.from_tensor_slices(_images(4)).batch(4)  # one full batch: order cannot differ
+    uninterrupted = _small_dcgan()
+    fit_stage(uninterrupted, dataset, tmp_path / "a", 4, None, 1, False, "")
+
+    first = _small_dcgan()
+    stage_dir = tmp_path / "b"
+    stage_callbacks, _ = callbacks.stage_callbacks(stage_dir, 4, backup_interval=0)
+    with pytest.raises(KeyboardInterrupt):
+        first.fit(dataset, epochs=4, verbose=0, callbacks=stage_callbacks + [_Interrupt()])
+    assert json.loads((stage_dir / "backup" / "training_metadata.json").read_text())["epoch"] == 2
+
+    resumed = _small_dcgan(seed=123)  # a fresh process would start from different weights
+    fit_stage(resumed, dataset, stage_dir, 4, None, 1, False, "")
+    assert read_history(stage_dir / "history.csv")["epoch"] == [0, 1, 2, 3]
+    assert int(resumed.g_optimizer.iterations.numpy()) == 4 == int(uninterrupted.g_optimizer.iterations.numpy())
+    for ours, theirs in zip(resumed.generator.weights, uninterrupted.generator.weights):
+        assert np.allclose(ours.numpy(), theirs.numpy(), atol=1e-5)
+
+
+def test_non_finite_loss_stops_and_rolls_back(tmp_path):
+    trainer = _small_dcgan()
+    good = tf.data.Dataset.from_tensor_slices(_images(4)).batch(4)
+    fit_stage(trainer, good, tmp_path, 1, None, 1, False, "")  # leaves a checkpoint after epoch 1
+    checkpoint_weights = _weights(trainer.generator)
+    poisoned = np.full((4, 64, 64, 3), np.nan, "float32")
+    bad = tf.data.Dataset.from_tensor_slices(poisoned).batch(4)
+    with pytest.raises(RuntimeError, match="non-finite loss"):
+        fit_stage(trainer, bad, tmp_path, 3, None, 1, False, "")
+    assert all(np.allclose(a, b.numpy()) for a, b in zip(checkpoint_weights, trainer.generator.trainable_weights))
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_steps_stay_finite(policy):
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        trainer = training.ConditionalRefinementTrainer(models.build_conditional_generator(num_classes=2),
+                                                        models.build_conditional_discriminator(num_classes=2))
+        trainer.compile()
+        if policy == "mixed_float16":
+            assert isinstance(trainer.g_optimizer, keras.optimizers.LossScaleOptimizer)
+        assert trainer.generator.get_layer("image").compute_dtype == "float32"
+        for _ in range(3):
+            logs = trainer.train_on_batch(_images(4), np.array([0, 1, 0, 1], "int32"), return_dict=True)
+        assert all(np.isfinite(value) for value in logs.values())
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
