@@ -125,6 +125,28 @@ def command_filter(args) -> int:
     return 0
 
 
+def command_evaluate(args) -> int:
+    from mgm_tf.evaluate import evaluate_run
+    from mgm_tf.pipeline import Run
+
+    run = Run.open(args.run)
+    if args.inception:
+        run.config.evaluation.inception = args.inception
+    if args.no_baselines:
+        run.config.evaluation.baselines = False
+    evaluate_run(run)
+    print(f"metrics: {run.path / 'report' / 'metrics.json'}; report: {run.path / 'report' / 'report.md'}")
+    return 0
+
+
+def command_compare(args) -> int:
+    from mgm_tf.compare import compare_runs, write_comparison
+
+    table = compare_runs([Path(path) for path in args.runs])
+    print(write_comparison(table, Path(args.out) if args.out else None))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mgm_tf", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -146,6 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     filtering = commands.add_parser("filter", help="(re)run the quality filter of a run")
     filtering.add_argument("--run", required=True)
     filtering.add_argument("--keep", type=float, help="fraction kept per class (paper: 0.2)")
+    evaluate = commands.add_parser("evaluate", help="FID/KID, precision/recall, memorisation, utility, baselines")
+    evaluate.add_argument("--run", required=True)
+    evaluate.add_argument("--inception", help="'auto', 'imagenet', 'random', 'none' or a weights file")
+    evaluate.add_argument("--no-baselines", action="store_true", help="skip training the cGAN and CycleGAN baselines")
+    compare = commands.add_parser("compare", help="cross-run tables (the paper's Tables 1-2 next to real metrics)")
+    compare.add_argument("runs", nargs="+")
+    compare.add_argument("--out", help="write compare.md and compare.json into this folder")
     return parser
 
 
@@ -169,7 +198,8 @@ def _data_arguments(parser) -> None:
 
 
 COMMANDS = {"datasets": command_datasets, "info": command_info, "prepare": command_prepare, "run": command_run,
-            "train": command_train, "filter": command_filter}
+            "train": command_train, "filter": command_filter, "evaluate": command_evaluate,
+            "compare": command_compare}
 
 
 def main(argv=None) -> int:

@@ -8,7 +8,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-STAGES = ("dcgan", "cgan", "synthesize", "filter", "srgan", "export", "report")
+STAGES = ("extractor", "dcgan", "cgan", "synthesize", "filter", "srgan", "export", "report")
 
 
 @dataclasses.dataclass
@@ -23,6 +23,8 @@ class GANConfig:
     balanced: bool = False        # class-balanced sampling (§3.1 "class balancing techniques")
     diff_augment: str = "auto"    # DiffAugment for D: "on", "off", "auto" = on below 1,000 training images
     sample_every: int = 50        # epochs between fixed-noise sample grids
+    kid_every: int = 100          # epochs between KID checks on a fixed sample (0: off)
+    kid_samples: int = 200        # images generated for each KID check
 
 
 @dataclasses.dataclass
@@ -61,6 +63,17 @@ class SRGANConfig:
 
 
 @dataclasses.dataclass
+class EvaluationConfig:
+    extractor_epochs: int = 30          # domain CNN trained on the real training split
+    inception: str = "auto"   # "auto" (ImageNet if obtainable, else skipped) | "imagenet" | "random" | "none" | path
+    utility_seeds: int = 3
+    utility_epochs: int = 20
+    reduced_fraction: float = 0.25      # the small-data setting (d)
+    baselines: bool = True              # train the cGAN-alone and CycleGAN baselines
+    utility_methods: str = "all"        # "all" labelled methods, or one method name (e.g. "MixGANMed")
+
+
+@dataclasses.dataclass
 class RunConfig:
     dataset: str = "demo"
     data_dir: str | None = None
@@ -75,6 +88,7 @@ class RunConfig:
     cgan: CGANConfig = dataclasses.field(default_factory=CGANConfig)
     filter: FilterConfig = dataclasses.field(default_factory=FilterConfig)
     srgan: SRGANConfig = dataclasses.field(default_factory=SRGANConfig)
+    evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -86,7 +100,8 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "RunConfig":
-        nested = {"dcgan": DCGANConfig, "cgan": CGANConfig, "filter": FilterConfig, "srgan": SRGANConfig}
+        nested = {"dcgan": DCGANConfig, "cgan": CGANConfig, "filter": FilterConfig, "srgan": SRGANConfig,
+                  "evaluation": EvaluationConfig}
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:
@@ -115,20 +130,23 @@ def demo(dataset: str = "demo") -> RunConfig:
     cores. Far too little training for good images (the paper trains 1,000 epochs on thousands
     of images); it shows the whole pipeline working and leaves a browsable run directory."""
     config = RunConfig(dataset=dataset)
-    config.dcgan = DCGANConfig(epochs=300, sample_every=50)   # paper: 1000
-    config.cgan = CGANConfig(epochs=300, sample_every=50)     # paper: 1000
+    config.dcgan = DCGANConfig(epochs=300, sample_every=50, kid_every=50, kid_samples=64)   # paper: 1000
+    config.cgan = CGANConfig(epochs=300, sample_every=50, kid_every=50, kid_samples=64)     # paper: 1000
     config.filter = FilterConfig(candidates_per_class=100)    # keeps 20 per class
     config.srgan = SRGANConfig(epochs=40, batch_size=8, crop=64, residual_blocks=8, discriminator_filters=32,
                                sample_every=10)                       # paper-scale: 100 epochs, 96 px crops
+    config.evaluation = EvaluationConfig(extractor_epochs=30, utility_seeds=3, utility_epochs=30)
     return config
 
 
 def smoke(dataset: str = "demo") -> RunConfig:
     """CI-sized: every stage runs a handful of steps. Outputs are a smoke test, not results."""
     config = RunConfig(dataset=dataset, smoke=True, tensorboard=False)
-    config.dcgan = DCGANConfig(epochs=2, batch_size=4, sample_every=1)      # paper: 1000, batch 16
-    config.cgan = CGANConfig(epochs=2, batch_size=4, sample_every=1)        # paper: 1000, batch 16
+    config.dcgan = DCGANConfig(epochs=2, batch_size=4, sample_every=1, kid_every=1, kid_samples=8)  # paper: 1000, 16
+    config.cgan = CGANConfig(epochs=2, batch_size=4, sample_every=1, kid_every=1, kid_samples=8)    # paper: 1000, 16
     config.filter = FilterConfig(candidates_per_class=10)                   # real runs: 500
     config.srgan = SRGANConfig(epochs=1, batch_size=2, crop=48, residual_blocks=2, filters=16,
                                discriminator_filters=8, vgg_weights=None, sample_every=1)
+    config.evaluation = EvaluationConfig(extractor_epochs=2, inception="none", utility_seeds=1, utility_epochs=2,
+                                         utility_methods="MixGANMed")
     return config

@@ -39,3 +39,98 @@ def super_resolution_quality(generator, prepared, split: str = "test", batch_siz
     return {"split": split, "num_images": count,
             **{name: {"psnr": _summary(np.array(psnr)), "ssim": _summary(np.array(ssim))}
                for name, (psnr, ssim) in rows.items()}}
+
+
+def _sqrt_trace_product(sigma_a: np.ndarray, sigma_b: np.ndarray) -> float:
+    """tr(sqrt(Σa Σb)) via symmetric eigen-decompositions: with A = Σa^½, Σa Σb is similar to
+    A Σb A, which is symmetric PSD, so its eigenvalues are real and ≥ 0 (up to rounding)."""
+    values, vectors = np.linalg.eigh(sigma_a)
+    root = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+    inner = np.linalg.eigvalsh(root @ sigma_b @ root)
+    return float(np.sqrt(np.clip(inner, 0, None)).sum())
+
+
+def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
+    """FID formula ‖μa − μb‖² + tr Σa + tr Σb − 2 tr(√(Σa Σb)) on two feature sets (N × D)."""
+    if len(features_a) < 2 or len(features_b) < 2:
+        raise ValueError(f"Fréchet distance needs at least 2 samples per set, got {len(features_a)} and {len(features_b)}")
+    mean_a, mean_b = features_a.mean(axis=0), features_b.mean(axis=0)
+    sigma_a, sigma_b = np.atleast_2d(np.cov(features_a, rowvar=False)), np.atleast_2d(np.cov(features_b, rowvar=False))
+    value = float(((mean_a - mean_b) ** 2).sum() + np.trace(sigma_a) + np.trace(sigma_b)
+                  - 2.0 * _sqrt_trace_product(sigma_a, sigma_b))
+    return max(value, 0.0)
+
+
+def kernel_inception_distance(features_a: np.ndarray, features_b: np.ndarray, num_subsets: int = 100,
+                              subset_size: int = 1000, seed: int = 0) -> dict:
+    """KID (Bińkowski et al. 2018): unbiased MMD² with the cubic kernel (x·y/d + 1)³, mean ± std
+    over random subsets. Unbiased, so it is trustworthy at small sample sizes (unlike FID)."""
+    size = min(subset_size, len(features_a), len(features_b))
+    if size < 2:
+        raise ValueError(f"KID needs at least 2 samples per set, got {len(features_a)} and {len(features_b)}")
+    rng = np.random.default_rng(seed)
+    dimension = features_a.shape[1]
+    values = []
+    for _ in range(num_subsets):
+        a = features_a[rng.choice(len(features_a), size, replace=False)]
+        b = features_b[rng.choice(len(features_b), size, replace=False)]
+        k_aa, k_bb = (a @ a.T / dimension + 1) ** 3, (b @ b.T / dimension + 1) ** 3
+        k_ab = (a @ b.T / dimension + 1) ** 3
+        off_diagonal = (k_aa.sum() - np.trace(k_aa) + k_bb.sum() - np.trace(k_bb)) / (size * (size - 1))
+        values.append(off_diagonal - 2.0 * k_ab.mean())
+    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "subset_size": size,
+            "num_subsets": num_subsets}
+
+
+def pairwise_distances(a: np.ndarray, b: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """Euclidean distances (len(a) × len(b)), computed in chunks of rows."""
+    b_norms = (b ** 2).sum(axis=1)
+    rows = []
+    for start in range(0, len(a), chunk):
+        block = a[start:start + chunk]
+        squared = (block ** 2).sum(axis=1)[:, None] + b_norms[None, :] - 2.0 * block @ b.T
+        rows.append(np.sqrt(np.clip(squared, 0, None)))
+    return np.concatenate(rows) if rows else np.zeros((0, len(b)))
+
+
+def _kth_neighbour_radii(features: np.ndarray, k: int) -> np.ndarray:
+    distances = pairwise_distances(features, features)
+    return np.sort(distances, axis=1)[:, min(k, len(features) - 1)]  # column 0 is the point itself
+
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> dict:
+    """Improved precision/recall (Kynkäänniemi et al. 2019): each set's manifold is the union of
+    balls reaching every sample's k-th nearest neighbour. Precision = fraction of fakes inside
+    the real manifold (fidelity); recall = fraction of reals inside the fake manifold
+    (diversity; a collapsed generator has recall near 0)."""
+    if len(real) <= k or len(fake) <= k:
+        raise ValueError(f"precision/recall with k={k} needs more than {k} samples per set "
+                         f"(got {len(real)} real, {len(fake)} synthetic)")
+    real_radii, fake_radii = _kth_neighbour_radii(real, k), _kth_neighbour_radii(fake, k)
+    fake_to_real = pairwise_distances(fake, real)
+    precision = float((fake_to_real <= real_radii[None, :]).any(axis=1).mean())
+    recall = float((fake_to_real.T <= fake_radii[None, :]).any(axis=1).mean())
+    return {"precision": precision, "recall": recall, "k": k}
+
+
+def memorisation(train: np.ndarray, synthetic: np.ndarray, held_out: np.ndarray, quantile: float = 0.05,
+                 margin: float = 0.5) -> dict:
+    """Copies of training images among the synthetic ones.
+
+    For each synthetic image, the distance to its nearest training image; the same for each
+    held-out real image (a new patient: how close an honest, unseen image comes). A synthetic
+    image is flagged when it is closer than margin × the `quantile` of the held-out distances.
+    Returns the flagged fraction, the indices (with their nearest training image) and the
+    ratio of median distances (≪ 1 means synthetic images hug the training set)."""
+    if len(held_out) == 0:
+        raise ValueError("memorisation needs held-out real images for the real-vs-real reference distance")
+    synthetic_distances = pairwise_distances(synthetic, train)
+    nearest = synthetic_distances.argmin(axis=1)
+    synthetic_nearest = synthetic_distances.min(axis=1)
+    held_out_nearest = pairwise_distances(held_out, train).min(axis=1)
+    threshold = margin * float(np.quantile(held_out_nearest, quantile))
+    flagged = np.flatnonzero(synthetic_nearest < threshold)
+    return {"threshold": threshold, "flagged_fraction": float(len(flagged) / max(1, len(synthetic))),
+            "flagged": flagged.tolist(), "nearest_train": nearest.tolist(),
+            "synthetic_nearest": synthetic_nearest.tolist(), "held_out_nearest": held_out_nearest.tolist(),
+            "median_ratio": float(np.median(synthetic_nearest) / max(np.median(held_out_nearest), 1e-12))}

@@ -12,8 +12,8 @@ from mgm_tf import config as config_module
 from mgm_tf.data import write_json
 
 # What each stage needs to have finished first.
-REQUIRES = {"dcgan": (), "cgan": (), "synthesize": ("dcgan", "cgan"), "filter": ("synthesize",), "srgan": (),
-            "export": ("filter", "srgan"), "report": ()}
+REQUIRES = {"extractor": (), "dcgan": (), "cgan": (), "synthesize": ("dcgan", "cgan"), "filter": ("synthesize",),
+            "srgan": (), "export": ("filter", "srgan"), "report": (), "baseline_cgan": (), "baseline_cyclegan": ()}
 STATUS_DIR = "stages"  # <run>/stages/<stage>.json marks a completed stage (with its timings and results)
 
 
@@ -130,7 +130,10 @@ def run_pipeline(run: Run, stages=None, strategy=None) -> dict:
 
 
 def stage_function(stage: str):
-    from mgm_tf import outputs, stages
+    from mgm_tf import baselines, outputs, stages
 
-    module = stages if stage in ("dcgan", "cgan", "srgan") else outputs
-    return getattr(module, f"stage_{stage}")
+    if stage in ("dcgan", "cgan", "srgan"):
+        return getattr(stages, f"stage_{stage}")
+    if stage in ("extractor", "baseline_cgan", "baseline_cyclegan"):
+        return getattr(baselines, f"stage_{stage}")
+    return getattr(outputs, f"stage_{stage}")

@@ -9,12 +9,14 @@ import numpy as np
 
 PAPER_CLAIMED_PARAMETERS = 0.67e6
 TRAINED_STAGES = ("dcgan", "cgan", "srgan")
+BASELINE_STAGES = ("baseline_cgan", "baseline_cyclegan")
 
 
-def stage_rows(run) -> list[dict]:
-    """One row per trained network stage: epochs, training seconds, final losses, parameters."""
+def stage_rows(run, all_stages: bool = False) -> list[dict]:
+    """One row per trained network stage: epochs, training seconds, final losses, parameters
+    (the pipeline's stages; with all_stages the baselines too)."""
     rows = []
-    for stage in TRAINED_STAGES:
+    for stage in TRAINED_STAGES + (BASELINE_STAGES if all_stages else ()):
         info = run.done_info(stage)
         if not info:
             continue
@@ -97,6 +99,13 @@ def write_run_report(run, prepared) -> Path:
                       f"{run.config.filter.candidates_per_class} candidates per class: {selected}", "",
                   "![scores](../filter/scores.png)", "![best and worst](../filter/best_and_worst.png)"]
     lines += ["", "## Figures", ""] + _figures(run, prepared, report_dir)
+    metrics_path = report_dir / "metrics.json"
+    if metrics_path.exists():
+        import json
+
+        from mgm_tf.evaluation_report import evaluation_markdown
+
+        lines += [""] + evaluation_markdown(json.loads(metrics_path.read_text(encoding="utf-8")))
     lines += ["", "Synthetic images are in `synthetic/<class>/`, listed in `synthetic/manifest.csv`; each PNG is "
                   "marked synthetic in its text chunks. Losses say nothing about image quality: run "
                   "`python -m mgm_tf evaluate --run RUN` for FID/KID, precision/recall, memorisation and utility.", ""]

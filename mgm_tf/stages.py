@@ -17,6 +17,7 @@ from mgm_tf import inputs, models, quality, synthesis, training
 from mgm_tf.callbacks import stage_callbacks
 from mgm_tf.data import write_json
 from mgm_tf.models import count_parameters
+from mgm_tf.monitoring import class_cycle, kid_callbacks
 
 
 def _scope(strategy):
@@ -47,9 +48,10 @@ def _number(text):
 
 
 def fit_stage(trainer, dataset, stage_dir, epochs: int, preview_fn, sample_every: int, tensorboard: bool,
-              label: str) -> dict:
+              label: str, extra_callbacks=()) -> dict:
     """fit with the standard callbacks; raises if the divergence guard stopped training."""
     callbacks, guard = stage_callbacks(stage_dir, epochs, preview_fn, sample_every, tensorboard, label)
+    callbacks += list(extra_callbacks)
     trainer.fit(dataset, epochs=epochs, verbose=0, callbacks=callbacks, shuffle=False)
     if guard.failure:
         raise RuntimeError(f"{stage_dir.name}: {guard.failure}")
@@ -109,8 +111,14 @@ def stage_dcgan(run, prepared, strategy=None) -> dict:
     dataset = inputs.gan_dataset(prepared, "train", stage_config.batch_size, run.config.seed, stage_config.balanced,
                                  labels=False)
     noise = fixed_noise(run.config.seed, 16, stage_config.latent_dim)
+    monitor_seeds = np.arange(stage_config.kid_samples) + 10_000
+
+    def sample():
+        return synthesis.unconditional_samples(generator, monitor_seeds, stage_config.latent_dim, label="")
+
     info = fit_stage(trainer, dataset, stage_dir, stage_config.epochs, lambda: generator(noise, training=False),
-                     stage_config.sample_every, run.config.tensorboard, "stage 1/4: DCGAN")
+                     stage_config.sample_every, run.config.tensorboard, "stage 1/4: DCGAN",
+                     extra_callbacks=kid_callbacks(run, prepared, stage_config, stage_dir, sample))
     info["parameters"] = save_networks(stage_dir, stage_config, {"generator": generator, "discriminator": discriminator})
     return info
 
@@ -153,12 +161,30 @@ def stage_cgan(run, prepared, strategy=None) -> dict:
 
     dataset = inputs.gan_dataset(prepared, "train", stage_config.batch_size, run.config.seed, stage_config.balanced)
     info = fit_stage(trainer, dataset, stage_dir, stage_config.epochs, preview, stage_config.sample_every,
-                     run.config.tensorboard, "stage 2/4: conditional refinement GAN (top row: c = degrade(x))")
+                     run.config.tensorboard, "stage 2/4: conditional refinement GAN (top row: c = degrade(x))",
+                     extra_callbacks=_pipeline_kid(run, prepared, trainer.generator))
     info["parameters"] = save_networks(stage_dir, stage_config, {"generator": trainer.generator,
                                                                  "discriminator": trainer.discriminator})
     if stage_config.finetune_epochs_per_class:
         info["finetuned_classes"] = finetune_per_class(run, prepared, strategy)
     return info
+
+
+def _pipeline_kid(run, prepared, conditional_generator) -> list:
+    """KID of the whole MixGANMed sampler G2(z2, G1(z1), y) during stage 2 (needs stage 1)."""
+    stage_config = run.config.cgan
+    if not (run.path / "dcgan" / "generator.weights.h5").exists():
+        return []
+    dcgan_generator, _ = build_dcgan(run.config.dcgan)
+    dcgan_generator.load_weights(str(run.path / "dcgan" / "generator.weights.h5"))
+    labels = class_cycle(prepared.num_classes, stage_config.kid_samples)
+    seeds = np.arange(stage_config.kid_samples) + 10_000
+
+    def sample():
+        return synthesis.refine_samples(dcgan_generator, conditional_generator, labels, seeds,
+                                        stage_config.latent_dim, label="")[0]
+
+    return kid_callbacks(run, prepared, stage_config, run.path / "cgan", sample)
 
 
 def finetune_per_class(run, prepared, strategy) -> list[str]:

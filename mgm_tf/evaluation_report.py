@@ -1,0 +1,126 @@
+"""Figures and markdown tables of `evaluate`: methods side by side, nearest-neighbour pairs,
+distance histograms, KID against wall-clock time, and the metric tables."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mgm_tf import plots
+
+KID_STAGES = {"dcgan": "DCGAN (G1)", "cgan": "MixGANMed sampler G2(z2, G1(z1), y)", "baseline_cgan": "cGAN alone"}
+
+
+def _fmt(value, digits=3):
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _pm(summary, digits=3):
+    return "—" if not summary else f"{summary['mean']:.{digits}f} ± {summary['std']:.{digits}f}"
+
+
+def write_evaluation_figures(run, prepared, sets: dict, domain) -> None:
+    from mgm_tf.evaluate import pixel_features, to_eval_images
+    from mgm_tf.metrics import memorisation
+
+    report_dir = run.path / "report"
+    real = prepared.images_gan[prepared.indices("train")]
+    strips = [to_eval_images(real[:8], prepared.channels)]
+    titles = ["real"] * len(strips[0])
+    for name, (images, _) in sets.items():
+        chosen = to_eval_images(images[:8], prepared.channels)
+        strips.append(chosen)
+        titles += [name] * len(chosen)
+    plots.save_grid(np.concatenate(strips), report_dir / "methods_side_by_side.png", titles=titles, columns=8,
+                    title="first 8 images of each method (not cherry-picked); top row: real training images")
+    images, _ = sets["MixGANMed"]
+    held_out = prepared.images_gan[prepared.indices("test")]
+    if len(held_out):
+        result = memorisation(pixel_features(real), pixel_features(images), pixel_features(held_out))
+        order = np.argsort(result["synthetic_nearest"])[:8]
+        pairs = np.concatenate([to_eval_images(images[order], prepared.channels),
+                                real[np.array(result["nearest_train"])[order]]])
+        plots.save_grid(pairs, report_dir / "nearest_pairs.png", columns=8,
+                        title="MixGANMed: the 8 synthetic images closest to a training image (top) and that image (bottom)")
+        plots.save_figure(plots.histograms({"synthetic → nearest train": result["synthetic_nearest"],
+                                            "held-out real → nearest train": result["held_out_nearest"]},
+                                           title=f"pixel distances; flag threshold {result['threshold']:.3f}"),
+                          report_dir / "nearest_distances.png")
+    write_kid_curves(run, report_dir / "kid_vs_time.png")
+
+
+def write_kid_curves(run, path) -> bool:
+    """KID (domain features) against cumulative training seconds for every monitored stage."""
+    from mgm_tf.outputs import read_csv
+    from mgm_tf.stages import read_history
+
+    series, times = {}, {}
+    for stage, label in KID_STAGES.items():
+        kid_path = run.path / stage / "kid.csv"
+        if not kid_path.exists():
+            continue
+        seconds = np.cumsum(read_history(run.path / stage / "history.csv").get("seconds", []))
+        rows = [row for row in read_csv(kid_path) if int(row["epoch"]) < len(seconds)]
+        if rows:
+            offset = 0.0
+            if stage == "cgan":  # the sampler needs G1 too: its clock starts after stage 1
+                offset = float(np.sum(read_history(run.path / "dcgan" / "history.csv").get("seconds", [])))
+            times[label] = [offset + seconds[int(row["epoch"])] for row in rows]
+            series[label] = [float(row["kid"]) for row in rows]
+    if not series:
+        return False
+    plt = plots._pyplot()
+    figure, axis = plt.subplots(figsize=(6, 3.2))
+    for label, values in series.items():
+        axis.plot(times[label], values, marker="o", label=label)
+    axis.set_xlabel("training time (s)")
+    axis.set_ylabel("KID (domain features)")
+    axis.legend(fontsize=7)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    plots.save_figure(figure, path)
+    return True
+
+
+def evaluation_markdown(result: dict) -> list[str]:
+    """Tables of report.md's evaluation section, naming extractors and sample sizes."""
+    lines = ["## Evaluation", "",
+             f"Real reference: {result['num_real_train']} training images; held out: {result['num_real_test']}. "
+             f"Feature extractors: `{result['extractors']['domain']}` (a CNN trained on this dataset's training "
+             f"split — not standard FID), pixel space (64×64 grey), InceptionV3: `{result['extractors']['inception']}`"
+             + (" (standard FID/KID)." if result["extractors"]["standard_fid"] else " (no standard FID in this report)."),
+             "", "### Quality, diversity and memorisation (domain features; pixel-space memorisation)", ""]
+    header = ["method", "n", "labelled", "KID ×100", "FID", "precision", "recall", "memorised (feat.)", "memorised (pixels)",
+              "NN ratio (pixels)"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, row in result["rows"].items():
+        if row["status"] != "measured":
+            lines.append(f"| {name} | — | — | not run | | | | | | |")
+            continue
+        domain, pixels = row["domain"], row["pixels"]
+        kid = domain["kid"]
+        lines.append(f"| {name} | {row['num_images']} | {'yes' if row['labelled'] else 'no'} | "
+                     f"{100 * kid['mean']:.2f} ± {100 * kid['std']:.2f} | {domain['fid']:.2f} | {domain['precision']:.2f} | "
+                     f"{domain['recall']:.2f} | {_fmt(domain.get('memorisation', {}).get('flagged_fraction'), 2)} | "
+                     f"{_fmt(pixels.get('memorisation', {}).get('flagged_fraction'), 2)} | "
+                     f"{_fmt(pixels.get('memorisation', {}).get('median_ratio'), 2)} |")
+    if any("inception" in row for row in result["rows"].values()):
+        lines += ["", f"InceptionV3 (`{result['extractors']['inception']}`): FID / KID×100", ""]
+        lines += [f"- {name}: FID {row['inception']['fid']:.2f}, KID×100 {100 * row['inception']['kid']['mean']:.2f}"
+                  for name, row in result["rows"].items() if "inception" in row]
+    lines += ["", "### The paper's Table 1 (final losses, parity only) and Table 2 (measured cost)", "",
+              "| method | final G loss | final D loss | training time (s) | trainable parameters |", "|---|---|---|---|---|"]
+    for name, row in result["rows"].items():
+        lines.append(f"| {name} | {_fmt(row.get('final_g_loss'))} | {_fmt(row.get('final_d_loss'))} | "
+                     f"{row.get('train_seconds', 0):.1f} | {row.get('trainable_parameters', 0):,} |")
+    lines += ["", "### Downstream utility: the same CNN, tested on held-out real images", "",
+              "| training data | n train | accuracy | balanced accuracy | macro-F1 | AUC (OvR) |", "|---|---|---|---|---|---|"]
+    for name, entry in result["utility"].items():
+        for setting, summary in ([(name, entry)] if "accuracy" in entry else [(f"{name}: {k}", v) for k, v in entry.items()]):
+            lines.append(f"| {setting} | {summary['n_train']} | {_pm(summary['accuracy'])} | "
+                         f"{_pm(summary['balanced_accuracy'])} | {_pm(summary['macro_f1'])} | {_pm(summary['auc_ovr'])} |")
+    seeds = next(iter(result["utility"].values()), {}).get("seeds", 0)
+    lines += ["", f"Means ± std over {seeds} seed(s). With few test images these numbers are coarse: "
+                  "one image more or less correct moves accuracy by 1/n.", "",
+              "![methods](methods_side_by_side.png)", "![nearest pairs](nearest_pairs.png)",
+              "![nearest distances](nearest_distances.png)", "![KID vs time](kid_vs_time.png)", ""]
+    return lines
