@@ -148,5 +148,5 @@ def smoke(dataset: str = "demo") -> RunConfig:
     config.srgan = SRGANConfig(epochs=1, batch_size=2, crop=48, residual_blocks=2, filters=16,
                                discriminator_filters=8, vgg_weights=None, sample_every=1)
     config.evaluation = EvaluationConfig(extractor_epochs=2, inception="none", utility_seeds=1, utility_epochs=2,
-                                         utility_methods="MixGANMed")
+                                         utility_methods="MixGANMed", baselines=False)
     return config

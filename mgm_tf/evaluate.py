@@ -120,14 +120,16 @@ def resolve_inception(setting):
 
 
 def quality_metrics(extractor, real_train, real_test, images, space: str) -> dict:
-    """FID, KID, precision/recall and memorisation of one synthetic set in one feature space."""
+    """FID, KID, precision/recall and memorisation of one synthetic set in one feature space.
+    No FID in pixel space: a 4,096-d covariance needs far more samples than any test set has
+    (and ~50 s of eigen-decompositions per row); KID, being unbiased, is kept."""
     if extractor is None:
         real, held_out, fake = pixel_features(real_train), pixel_features(real_test), pixel_features(images)
     else:
         real, held_out, fake = (features.extract(extractor, x) for x in (real_train, real_test, images))
     k = min(3, len(real) - 1, len(fake) - 1)
     result = {"space": space, "num_real": len(real), "num_synthetic": len(fake),
-              "fid": metrics.frechet_distance(real, fake),
+              "fid": metrics.frechet_distance(real, fake) if extractor is not None else None,
               "kid": metrics.kernel_inception_distance(real, fake, num_subsets=50),
               **metrics.precision_recall(real, fake, k=max(1, k))}
     if len(held_out):

@@ -99,7 +99,7 @@ def evaluation_markdown(result: dict) -> list[str]:
         domain, pixels = row["domain"], row["pixels"]
         kid = domain["kid"]
         lines.append(f"| {name} | {row['num_images']} | {'yes' if row['labelled'] else 'no'} | "
-                     f"{100 * kid['mean']:.2f} ± {100 * kid['std']:.2f} | {domain['fid']:.2f} | {domain['precision']:.2f} | "
+                     f"{100 * kid['mean']:.2f} ± {100 * kid['std']:.2f} | {_fmt(domain['fid'], 2)} | {domain['precision']:.2f} | "
                      f"{domain['recall']:.2f} | {_fmt(domain.get('memorisation', {}).get('flagged_fraction'), 2)} | "
                      f"{_fmt(pixels.get('memorisation', {}).get('flagged_fraction'), 2)} | "
                      f"{_fmt(pixels.get('memorisation', {}).get('median_ratio'), 2)} |")

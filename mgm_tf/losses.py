@@ -45,7 +45,8 @@ def vgg_preprocess(images):
     return images - ops.convert_to_tensor(VGG_MEAN_BGR, dtype="float32")
 
 
-def build_vgg_extractor(weights: str | None = "imagenet", layer: str = "block5_conv4") -> keras.Model:
+def build_vgg_extractor(weights: str | None = "imagenet", layer: str = "block5_conv4",
+                        input_size: int | None = None) -> keras.Model:
     """Frozen VGG19 feature extractor (SRGAN's φ5,4 by default), built once per trainer.
 
     weights: "imagenet" (downloads on first use, e.g. on Colab), None (random, for tests and
@@ -56,7 +57,7 @@ def build_vgg_extractor(weights: str | None = "imagenet", layer: str = "block5_c
     if local and not Path(weights).is_file():
         raise ValueError(f"VGG19 weights file {weights} does not exist")
     vgg = keras.applications.VGG19(include_top=False, weights=None if local else weights,
-                                   input_shape=(None, None, 3))
+                                   input_shape=(input_size, input_size, 3))
     if local:
         vgg.load_weights(weights)
     extractor = keras.Model(vgg.input, vgg.get_layer(layer).output, name=f"vgg19_{layer}")

@@ -39,7 +39,8 @@ def _prelu():
 
 
 def build_srgan_generator(channels: int = 3, filters: int = 64, num_residual_blocks: int = 16, scale: int = 4,
-                          bicubic_skip: bool = True, name: str = "srgan_generator") -> keras.Model:
+                          bicubic_skip: bool = True, input_size: int | None = None,
+                          name: str = "srgan_generator") -> keras.Model:
     """SRResNet generator: conv 9×9 + PReLU, residual blocks (conv-BN-PReLU-conv-BN + skip), a
     long skip, log2(scale) sub-pixel ×2 stages, conv 9×9. Any input size.
 
@@ -49,7 +50,7 @@ def build_srgan_generator(channels: int = 3, filters: int = 64, num_residual_blo
     paper's form, tanh output) short runs give images far worse than bicubic."""
     if scale not in (2, 4, 8):
         raise ValueError(f"scale must be 2, 4 or 8, got {scale}")
-    low = keras.Input(shape=(None, None, channels), name="low_resolution")
+    low = keras.Input(shape=(input_size, input_size, channels), name="low_resolution")
     hidden = _prelu()(layers.Conv2D(filters, 9, padding="same")(low))
     skip = hidden
     for _ in range(num_residual_blocks):
@@ -71,11 +72,11 @@ def build_srgan_generator(channels: int = 3, filters: int = 64, num_residual_blo
 
 
 def build_srgan_discriminator(channels: int = 3, filters: int = 64, dense_units: int = 1024,
-                              name: str = "srgan_discriminator") -> keras.Model:
+                              input_size: int | None = None, name: str = "srgan_discriminator") -> keras.Model:
     """SRGAN discriminator: eight 3×3 convs (f, f/2, 2f, 2f/2, 4f, 4f/2, 8f, 8f/2; BatchNorm after
     the first, LeakyReLU 0.2) → global average pooling (instead of Flatten, so crops and whole
-    images both work) → Dense → LeakyReLU → one logit."""
-    image = keras.Input(shape=(None, None, channels), name="image")
+    images both work) → Dense → LeakyReLU → one logit. input_size fixes the size (FLOP counts)."""
+    image = keras.Input(shape=(input_size, input_size, channels), name="image")
     hidden = layers.LeakyReLU(0.2)(layers.Conv2D(filters, 3, padding="same")(image))
     plan = [(filters, 2), (filters * 2, 1), (filters * 2, 2), (filters * 4, 1), (filters * 4, 2),
             (filters * 8, 1), (filters * 8, 2)]

@@ -25,7 +25,7 @@ def smoke_run(tmp_path_factory):
 
 def test_smoke_run_produces_the_run_directory(smoke_run):
     run, timings = smoke_run
-    assert list(timings) == ["dcgan", "cgan", "synthesize", "filter", "srgan", "export", "report"]
+    assert list(timings) == ["extractor", "dcgan", "cgan", "synthesize", "filter", "srgan", "export", "report"]
     for path in ("config.json", "dcgan/generator.weights.h5", "dcgan/history.csv", "dcgan/samples/epoch_0002.png",
                  "cgan/generator.weights.h5", "cgan/config.json", "srgan/generator.weights.h5",
                  "filter/scores.csv", "filter/selected.csv", "synthetic/manifest.csv", "report/report.md",
@@ -90,3 +90,34 @@ def test_candidates_are_regenerable_from_their_seeds(smoke_run):
     g1, g2, per_class = load_generators(run, ["NORMAL", "PNEUMONIA"])
     again, _ = synthesis.refine_samples(g1, g2, np.array([int(rows[3]["label"])]), np.array([int(rows[3]["seed"])]), label="")
     assert np.abs(again[0].astype(int) - images[3]).max() <= 1
+
+
+def test_evaluate_and_compare_on_smoke_run(smoke_run, tmp_path):
+    from mgm_tf.compare import compare_runs, write_comparison
+    from mgm_tf.evaluate import ROWS, evaluate_run
+
+    run, _ = smoke_run
+    opened = Run.open(run.path)
+    opened.config.evaluation.baselines = True  # smoke preset skips them; every row is measured here
+    result = evaluate_run(opened)
+    assert list(result["rows"]) == list(ROWS)
+    assert all(row["status"] == "measured" for row in result["rows"].values())
+    assert result["extractors"] == {"domain": "domain_cnn(demo)", "inception": "not computed", "standard_fid": False}
+    full = result["rows"]["MixGANMed"]
+    assert full["num_images"] == 4 and full["output_size"] == 256 and full["labelled"]
+    assert full["domain"]["space"] == "domain_cnn(demo)" and full["domain"]["num_real"] == 12
+    assert 0.0 <= full["pixels"]["memorisation"]["flagged_fraction"] <= 1.0
+    assert result["rows"]["DCGAN"]["labelled"] is False
+    assert set(result["utility"]) == {"real", "real25%", "MixGANMed"}
+    assert set(result["utility"]["MixGANMed"]) == {"synthetic_only", "real+synthetic", "real25%+synthetic"}
+    assert result["utility"]["real"]["n_test"] == 4
+    report = (run.path / "report" / "report.md").read_text()
+    assert "## Evaluation" in report and "not standard FID" in report
+    for figure in ("methods_side_by_side.png", "nearest_pairs.png", "nearest_distances.png", "kid_vs_time.png"):
+        assert (run.path / "report" / figure).exists(), figure
+    kid_rows = (run.path / "cgan" / "kid.csv").read_text().splitlines()
+    assert kid_rows[0].startswith("epoch,kid") and len(kid_rows) == 3
+    table = compare_runs([run.path])
+    assert [row["method"] for row in table] == list(ROWS)
+    text = write_comparison(table, tmp_path)
+    assert "MixGANMed" in text and (tmp_path / "compare.json").exists()

@@ -1,0 +1,74 @@
+"""Shared helpers: timing, the matmul ceiling, table printing. Ratios are measured in one run."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+
+def timed(function, repeats: int, warmup: int = 2) -> float:
+    """Median seconds per call after warm-up calls (tracing, autotuning)."""
+    for _ in range(warmup):
+        function()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        samples.append(time.perf_counter() - start)
+    return float(np.median(samples))
+
+
+def matmul_ceiling(dtype: str = "float32", size: int | None = None, repeats: int = 5) -> float:
+    """Achieved GFLOP/s of a large square matmul: the practical ceiling of this device."""
+    on_gpu = bool(tf.config.list_physical_devices("GPU"))
+    size = size or (8192 if on_gpu else 2048)
+    a = tf.random.normal((size, size), dtype=tf.float32)
+    a = tf.cast(a, dtype)
+    step = tf.function(lambda x: tf.reduce_sum(tf.matmul(x, x)))
+    seconds = timed(lambda: step(a).numpy(), repeats)
+    return 2 * size ** 3 / seconds / 1e9
+
+
+def device_name() -> str:
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+    import platform
+
+    model = "CPU"
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    return f"{model} ({os.cpu_count()} cores, {platform.machine()})"
+
+
+def print_table(title: str, rows: list[dict]) -> None:
+    if not rows:
+        return
+    columns = list(rows[0])
+    widths = {c: max(len(c), *(len(_cell(r.get(c))) for r in rows)) for c in columns}
+    print(f"\n{title}")
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(_cell(row.get(c)).ljust(widths[c]) for c in columns))
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+def save(results: dict, path: str | Path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")

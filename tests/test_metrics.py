@@ -1,0 +1,95 @@
+"""FID/KID, precision/recall, memorisation, PSNR/SSIM and classification metrics on cases
+whose answers are known."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mgm_tf import metrics, utility
+
+
+def _gaussian(mean, std, count=40_000, seed=0):
+    return np.random.default_rng(seed).normal(mean, std, (count, len(mean)))
+
+
+def test_fid_of_a_set_with_itself_is_zero():
+    features = _gaussian([0.0, 1.0, 2.0], [1.0, 2.0, 0.5], 500)
+    assert metrics.frechet_distance(features, features) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_fid_matches_closed_form_for_gaussians():
+    """Diagonal covariances: FID = ‖μa − μb‖² + Σ (σa − σb)²."""
+    mean_a, std_a = np.array([0.0, 1.0, -1.0, 0.5]), np.array([1.0, 2.0, 0.5, 1.5])
+    mean_b, std_b = np.array([1.0, 1.0, 0.0, 0.5]), np.array([2.0, 1.0, 0.5, 1.0])
+    expected = ((mean_a - mean_b) ** 2).sum() + ((std_a - std_b) ** 2).sum()
+    measured = metrics.frechet_distance(_gaussian(mean_a, std_a, seed=1), _gaussian(mean_b, std_b, seed=2))
+    assert measured == pytest.approx(expected, rel=0.03)
+
+
+def test_fid_trace_term_matches_general_eigenvalue_route():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(300, 6)) @ rng.normal(size=(6, 6)), rng.normal(size=(300, 6)) @ rng.normal(size=(6, 6))
+    sigma_a, sigma_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    reference = np.sqrt(np.clip(np.linalg.eigvals(sigma_a @ sigma_b).real, 0, None)).sum()
+    expected = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(sigma_a) + np.trace(sigma_b) - 2 * reference
+    assert metrics.frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
+
+
+def test_kid_near_zero_for_one_distribution_and_positive_when_shifted():
+    same = metrics.kernel_inception_distance(_gaussian([0] * 8, [1] * 8, 400, 4), _gaussian([0] * 8, [1] * 8, 400, 5),
+                                             num_subsets=50, subset_size=200)
+    assert abs(same["mean"]) < 3 * same["std"] + 1e-3
+    shifted = metrics.kernel_inception_distance(_gaussian([0] * 8, [1] * 8, 400, 4), _gaussian([1] * 8, [1] * 8, 400, 5),
+                                                num_subsets=50, subset_size=200)
+    assert shifted["mean"] > 10 * max(shifted["std"], same["std"]) and shifted["mean"] > 0.1
+
+
+def test_precision_recall_identical_and_collapsed():
+    real = _gaussian([0] * 5, [1] * 5, 300, 6)
+    assert metrics.precision_recall(real, real.copy()) == {"precision": 1.0, "recall": 1.0, "k": 3}
+    collapsed = np.repeat(real[:1], 300, axis=0) + 1e-3 * _gaussian([0] * 5, [1] * 5, 300, 7)
+    result = metrics.precision_recall(real, collapsed)
+    assert result["precision"] > 0.9 and result["recall"] < 0.05
+
+
+def test_memorisation_flags_copies_not_distinct_images():
+    rng = np.random.default_rng(8)
+    train, held_out = rng.normal(size=(200, 64)), rng.normal(size=(100, 64))
+    exact, noisy, distinct = train[:10], train[10:20] + 0.05 * rng.normal(size=(10, 64)), rng.normal(size=(30, 64))
+    result = metrics.memorisation(train, np.concatenate([exact, noisy, distinct]), held_out)
+    assert sorted(result["flagged"]) == list(range(20))
+    assert result["flagged_fraction"] == pytest.approx(20 / 50)
+    assert result["nearest_train"][:20] == list(range(20))
+    clean = metrics.memorisation(train, distinct, held_out)
+    assert clean["flagged"] == [] and 0.8 < clean["median_ratio"] < 1.2
+
+
+def test_psnr_ssim_agree_with_definitions_and_tf_image():
+    rng = np.random.default_rng(9)
+    reference = rng.integers(0, 256, (2, 32, 32, 3)).astype(np.uint8)
+    noisy = np.clip(reference.astype(int) + rng.integers(-10, 11, reference.shape), 0, 255).astype(np.uint8)
+    psnr, ssim = metrics.psnr_ssim(reference, noisy)
+    mse = ((reference.astype(float) - noisy) ** 2).reshape(2, -1).mean(axis=1)
+    assert np.allclose(psnr, 10 * np.log10(255.0 ** 2 / mse), atol=1e-3)
+    assert np.allclose(ssim, tf.image.ssim(tf.constant(reference), tf.constant(noisy), 255).numpy(), atol=1e-5)
+    assert np.allclose(metrics.psnr_ssim(reference, reference)[1], 1.0)
+
+
+def test_super_resolution_report_has_bicubic_row(demo_prepared):
+    from mgm_tf import sr_models
+
+    generator = sr_models.build_srgan_generator(num_residual_blocks=1, filters=8)  # untrained: exactly bicubic
+    result = metrics.super_resolution_quality(generator, demo_prepared, "test")
+    assert set(result) >= {"bicubic", "srgan", "num_images", "split"}
+    assert result["num_images"] == (demo_prepared.splits == "test").sum()
+    assert result["srgan"]["psnr"]["mean"] == pytest.approx(result["bicubic"]["psnr"]["mean"], abs=0.05)
+
+
+def test_classification_metrics_known_values():
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    probabilities = np.eye(3)[[0, 1, 1, 1, 2, 0]] * 0.8 + 0.1
+    result = utility.classification_metrics(labels, probabilities)
+    assert result["accuracy"] == pytest.approx(4 / 6)
+    assert result["balanced_accuracy"] == pytest.approx((0.5 + 1 + 0.5) / 3)
+    assert result["macro_f1"] == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
+    assert utility.roc_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == pytest.approx(0.75)
