@@ -13,7 +13,7 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
-from mgm_tf import inputs, models, quality, synthesis, training
+from mgm_tf import inputs, models, synthesis, training
 from mgm_tf.callbacks import stage_callbacks
 from mgm_tf.data import write_json
 from mgm_tf.models import count_parameters
