@@ -99,6 +99,8 @@ def write_run_report(run, prepared) -> Path:
                       f"{run.config.filter.candidates_per_class} candidates per class: {selected}", "",
                   "![scores](../filter/scores.png)", "![best and worst](../filter/best_and_worst.png)"]
     lines += ["", "## Figures", ""] + _figures(run, prepared, report_dir)
+    lines += ["", "Synthetic images are in `synthetic/<class>/`, listed in `synthetic/manifest.csv`; each PNG is "
+                  "marked synthetic in its text chunks. Losses say nothing about image quality."]
     metrics_path = report_dir / "metrics.json"
     if metrics_path.exists():
         import json
@@ -106,9 +108,8 @@ def write_run_report(run, prepared) -> Path:
         from mgm_tf.evaluation_report import evaluation_markdown
 
         lines += [""] + evaluation_markdown(json.loads(metrics_path.read_text(encoding="utf-8")))
-    lines += ["", "Synthetic images are in `synthetic/<class>/`, listed in `synthetic/manifest.csv`; each PNG is "
-                  "marked synthetic in its text chunks. Losses say nothing about image quality: run "
-                  "`python -m mgm_tf evaluate --run RUN` for FID/KID, precision/recall, memorisation and utility.", ""]
+    else:
+        lines += ["Run `python -m mgm_tf evaluate --run RUN` for FID/KID, precision/recall, memorisation and utility.", ""]
     path = report_dir / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path

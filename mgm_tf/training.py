@@ -144,8 +144,9 @@ def degrade(images, seed_generator, min_size: int = 16, noise_std: float = 0.05,
     size = images.shape[1]
     batch = ops.shape(images)[0]
 
-    def down_up(low_size):
-        low = ops.image.resize(images, (low_size, low_size), interpolation="bilinear", antialias=True)
+    def down_up(low_size):  # box-filter downsample (average pooling: XLA-friendly), bilinear back up
+        factor = size // low_size
+        low = ops.average_pool(images, pool_size=factor, strides=factor, padding="valid")
         return ops.image.resize(low, (size, size), interpolation="bilinear")
 
     coarse = ops.cast(keras.random.uniform((batch, 1, 1, 1), seed=seed_generator) < 0.5, images.dtype)

@@ -73,13 +73,18 @@ def utility_experiments(real_train, real_train_labels, real_test, real_test_labe
                         num_classes: int, seeds=(0, 1, 2), epochs: int = 20, reduced_fraction: float = 0.25) -> dict:
     """{"real": …, "realNN%": …, "<method>": {"synthetic_only", "real+synthetic", "realNN%+synthetic"}}
     with metric means ± std over seeds. synthetic_sets maps a method name to (images, labels)."""
+    import keras
+
     reduced_name = f"real{int(round(reduced_fraction * 100))}%"
     runs: dict = {}
+    print(f"downstream utility: {len(seeds) * (2 + 3 * len(synthetic_sets))} classifier trainings", flush=True)
+    bar = keras.utils.Progbar(len(seeds) * (2 + 3 * len(synthetic_sets)), unit_name="classifier")
 
     def record(key, images, labels, seed):
         if len(images):
             result = _fit_and_test(images, labels, real_test, real_test_labels, num_classes, seed, epochs)
             runs.setdefault(key, ([], len(images)))[0].append(result)
+        bar.add(1)
 
     for seed in seeds:
         reduced = reduced_subset(real_train_labels, reduced_fraction, seed)
