@@ -11,6 +11,7 @@ from pathlib import Path
 SMOKE_VARIABLE = "MGM_SMOKE"
 DRIVE_ROOT = Path("/content/drive")
 DRIVE_RUNS = DRIVE_ROOT / "MyDrive" / "mgm_tf_runs"
+SMOKE_BANNER = "SMOKE TEST: tiny epochs and sizes — these outputs check that the code runs; they are not results."
 
 
 def in_colab() -> bool:
@@ -31,7 +32,7 @@ def setup(precision: str = "auto") -> str:
     print(f"mgm_tf {__version__} | Python {sys.version.split()[0]} | Colab: {in_colab()} | smoke mode: {smoke_mode()}")
     print(describe_device())
     if smoke_mode():
-        print("SMOKE TEST: tiny epochs and sizes — these outputs check that the code runs; they are not results.")
+        print(SMOKE_BANNER)
     return policy
 
 

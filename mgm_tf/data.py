@@ -248,6 +248,26 @@ def describe_tree(root: Path, depth: int = 3, limit: int = 20) -> str:
     return "\n".join(lines)
 
 
+def save_array(path: Path, array) -> None:
+    """Atomic .npy write (numpy appends .npy to other names, so the temporary keeps it)."""
+    import numpy as np
+
+    temporary = path.with_name(path.stem + ".tmp.npy")
+    np.save(temporary, array)
+    os.replace(temporary, path)
+
+
+def write_csv(path: Path, rows: list[dict], columns) -> None:
+    """Atomic CSV write of dict rows in the given column order."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(columns), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(temporary, path)
+
+
 def write_json(path: Path, content: dict) -> None:
     """Atomic JSON write: a crash leaves the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)

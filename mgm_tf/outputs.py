@@ -10,18 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from mgm_tf import quality, synthesis
-from mgm_tf.prepare import _save_array
-
-
-def write_csv(path: Path, rows: list[dict], columns) -> None:
-    """Atomic CSV write."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(columns), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(temporary, path)
+from mgm_tf.data import save_array, write_csv
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -47,8 +36,8 @@ def stage_synthesize(run, prepared, strategy=None) -> dict:
     refined, conditions = synthesis.refine_samples(dcgan_generator, conditional_generator, labels, seeds,
                                                    run.config.cgan.latent_dim, label="synthesis: G2(z2, G1(z1), y)",
                                                    class_generators=per_class)
-    _save_array(stage_dir / "images.npy", refined)
-    _save_array(stage_dir / "conditions.npy", conditions)
+    save_array(stage_dir / "images.npy", refined)
+    save_array(stage_dir / "conditions.npy", conditions)
     lineage = "dcgan>cgan" + (">finetuned" if per_class else "")
     rows = [{"id": index, "class": prepared.class_names[label], "label": int(label), "seed": int(seed),
              "lineage": lineage} for index, (label, seed) in enumerate(zip(labels, seeds))]

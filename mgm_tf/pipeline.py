@@ -99,7 +99,9 @@ def _differences(saved: dict, requested: dict, prefix: str = "") -> list[str]:
 
 def smoke_banner(config: config_module.RunConfig) -> None:
     if config.smoke:
-        print("SMOKE TEST: tiny epochs and sizes — these outputs check that the code runs; they are not results.")
+        from mgm_tf.colab import SMOKE_BANNER
+
+        print(SMOKE_BANNER)
 
 
 def run_pipeline(run: Run, stages=None, strategy=None) -> dict:

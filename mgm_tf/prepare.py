@@ -79,20 +79,10 @@ def process_file(path: str, manifest: DatasetManifest, target) -> tuple[np.ndarr
     return high, low.reshape(manifest.gan_size, manifest.gan_size, manifest.channels)
 
 
-def _save_array(path: Path, array: np.ndarray) -> None:
-    temporary = path.with_name(path.stem + ".tmp.npy")
-    np.save(temporary, array)
-    os.replace(temporary, path)
-
-
 def _write_index(path: Path, records: list[data.Record]) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "file", "class", "label", "split", "patient"])
-        for index, record in enumerate(records):
-            writer.writerow([index, record.relative, record.class_name, record.label, record.split, record.patient])
-    os.replace(temporary, path)
+    rows = [{"id": index, "file": record.relative, "class": record.class_name, "label": record.label,
+             "split": record.split, "patient": record.patient} for index, record in enumerate(records)]
+    data.write_csv(path, rows, ("id", "file", "class", "label", "split", "patient"))
 
 
 def decode_all(manifest: DatasetManifest, records: list[data.Record], workers: int | None = None):
@@ -132,8 +122,8 @@ def prepare(manifest: DatasetManifest, out_dir: str | Path, data_dir: str | Path
                          + f"\nexpected layout: {manifest.source.get('layout', '?')}\nfound:\n{data.describe_tree(root)}")
     high, low, kept, skipped = decode_all(manifest, records, workers)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _save_array(out_dir / "images_hr.npy", high)
-    _save_array(out_dir / "images_gan.npy", low)
+    data.save_array(out_dir / "images_hr.npy", high)
+    data.save_array(out_dir / "images_gan.npy", low)
     _write_index(out_dir / "index.csv", kept)
     report = {"dataset": manifest.name, "manifest": manifest.path, "class_names": manifest.class_names,
               "channels": manifest.channels, "sizes": {"working": manifest.working_size, "hr": manifest.sr_size,
