@@ -15,6 +15,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import mgm_tf  # noqa: E402,F401  (chooses the CPU kernels before TensorFlow loads, as a run does)
 import tensorflow as tf  # noqa: E402
 from common import device_name, matmul_ceiling, print_table, save  # noqa: E402
 
@@ -54,12 +55,15 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer steps, sizes and configurations")
     parser.add_argument("--out", help="JSON output path")
-    parser.add_argument("--sections", nargs="+", default=["steps", "overhead", "peer", "input", "filter", "prepare"])
+    parser.add_argument("--sections", nargs="+",
+                        default=["kernels", "steps", "overhead", "peer", "input", "filter", "prepare"])
     args = parser.parse_args(argv)
     on_gpu = bool(tf.config.list_physical_devices("GPU"))
     steps = 3 if args.quick else 5
-    results = {"device": device_name(), "tensorflow": tf.__version__, "quick": args.quick}
-    print(f"device: {results['device']}; TensorFlow {tf.__version__}")
+    from mgm_tf.precision import cpu_kernels
+
+    results = {"device": device_name(), "tensorflow": tf.__version__, "quick": args.quick, "cpu_kernels": cpu_kernels()}
+    print(f"device: {results['device']}; TensorFlow {tf.__version__}; CPU kernels {results['cpu_kernels']}")
     ceiling = {"float32": matmul_ceiling("float32")}
     if on_gpu:
         ceiling["mixed_float16"] = matmul_ceiling("float16")
@@ -67,6 +71,11 @@ def main(argv=None) -> int:
         ceiling["mixed_bfloat16"] = matmul_ceiling("bfloat16")
     results["matmul_gflops"] = ceiling
     print_table("matmul ceiling (GFLOP/s)", [ceiling])
+    if "kernels" in args.sections and not on_gpu:
+        from kernels import compare
+
+        results["cpu_kernels_ab"] = compare(steps=4 if args.quick else 6, rounds=1 if args.quick else 2)
+        print_table("CPU kernels: oneDNN vs Eigen (child processes, alternating)", [results["cpu_kernels_ab"]])
     if "steps" in args.sections:
         stages = ["dcgan", "conditional"] + ([] if args.quick else ["srgan", "cyclegan"])
         batches = [16] if args.quick else [16, 64]
@@ -101,7 +110,7 @@ def main(argv=None) -> int:
         results["quality_filter"] = filter_speed(2000 if args.quick else 10000)
         print_table("quality filter at 64×64", [results["quality_filter"]])
     if "prepare" in args.sections:
-        results["prepare"] = prepare_speed(40 if args.quick else 200)
+        results["prepare"] = prepare_speed(100 if args.quick else 600)
         print_table("prepare on full-size X-ray-like JPEGs (1,500×1,200)", [results["prepare"]])
     out = args.out or Path(__file__).resolve().parent / "results" / (("gpu" if on_gpu else "cpu") + ("_quick" if args.quick else "") + ".json")
     save(results, out)

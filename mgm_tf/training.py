@@ -13,7 +13,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from mgm_tf import augment, losses
+from mgm_tf import augment, inputs, losses
 
 
 def make_optimizer(learning_rate: float = 1e-4, beta_1: float = 0.5) -> keras.optimizers.Optimizer:
@@ -30,10 +30,16 @@ def replica_scaled(loss):
 
 
 def unpack(data):
-    """(images, labels) or images alone → (images, labels or None)."""
+    """(images, labels) or images alone → (model-range images, labels or None).
+
+    uint8 batches (what `inputs.gan_dataset` yields) become [-1, 1] with 3 channels here, inside
+    the compiled step on the device; float batches are taken as already in model range."""
+    images, labels = data, None
     if isinstance(data, (tuple, list)):
-        return data[0], data[1] if len(data) > 1 else None
-    return data, None
+        images, labels = data[0], data[1] if len(data) > 1 else None
+    if images.dtype == tf.uint8:
+        images = inputs.to_model_range(images)
+    return images, labels
 
 
 class GANTrainer(keras.Model):
@@ -55,7 +61,7 @@ class GANTrainer(keras.Model):
         self.built = True  # sub-networks are functional models, already built
 
     def compile(self, d_optimizer=None, g_optimizer=None, learning_rate: float = 1e-4, beta_1: float = 0.5, **kwargs):
-        super().compile(**kwargs)
+        super().compile(optimizer=None, **kwargs)  # the two optimizers below do the work; no unused default
         self.d_optimizer = d_optimizer or make_optimizer(learning_rate, beta_1)
         self.g_optimizer = g_optimizer or make_optimizer(learning_rate, beta_1)
         # Variables exist before a BackupAndRestore checkpoint is loaded into them.

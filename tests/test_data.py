@@ -11,7 +11,7 @@ from mgm_tf.prepare import load_prepared, prepare
 
 @pytest.mark.parametrize("name", manifests.PAPER_DATASETS)
 def test_kaggle_layout_to_batches(name, kaggle_cache, tmp_path):
-    from mgm_tf import inputs
+    from mgm_tf import inputs, training
 
     manifest = manifests.load_manifest(name)
     root = data.download(manifest)  # the real kagglehub call, answered from the cache
@@ -25,16 +25,18 @@ def test_kaggle_layout_to_batches(name, kaggle_cache, tmp_path):
     assert set(prepared.labels.tolist()) == set(range(manifest.num_classes))
     assert (tmp_path / name / "previews" / f"{manifest.class_names[0]}.png").stat().st_size > 1000
     images, labels = next(iter(inputs.gan_dataset(prepared, "train", batch_size=4, seed=1)))
-    assert images.shape == (4, 64, 64, 3) and images.dtype.name == "float32"
-    assert -1.0 <= float(images.numpy().min()) and float(images.numpy().max()) <= 1.0
+    assert images.shape == (4, 64, 64, manifest.channels) and images.dtype.name == "uint8"
     # each batch label is the class its image came from
     train = prepared.indices("train")
     for image, label in zip(images.numpy(), labels.numpy()):
-        originals = (prepared.images_gan[train].astype(np.float32) / 127.5 - 1.0)
-        if manifest.channels == 1:
-            originals = np.repeat(originals, 3, axis=-1)
-        match = int(np.argmin(np.abs(originals - image).reshape(len(train), -1).max(axis=1)))
+        match = int(np.argmin(np.abs(prepared.images_gan[train].astype(int) - image).reshape(len(train), -1).max(axis=1)))
         assert prepared.labels[train][match] == label
+    # the trainer maps uint8 batches to the networks' range, 3 channels, on the device
+    model_images, model_labels = training.unpack((images, labels))
+    assert model_images.shape == (4, 64, 64, 3) and model_images.dtype.name == "float32"
+    expected = images.numpy().astype(np.float32) / 127.5 - 1.0
+    np.testing.assert_allclose(model_images.numpy(), np.broadcast_to(expected, (4, 64, 64, 3)), atol=1e-6)
+    assert model_labels is labels
 
 
 def test_duplicated_download_copies_are_removed(kaggle_cache):

@@ -157,3 +157,27 @@ def test_mixed_precision_steps_stay_finite(policy):
         assert all(np.isfinite(value) for value in logs.values())
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_cpu_kernels_follow_the_switch_set_before_tensorflow_loads():
+    """`import mgm_tf` asks for oneDNN kernels on x86 unless the user chose; it cannot once TensorFlow is loaded."""
+    import os
+    import platform
+    import subprocess
+    import sys
+
+    probe = ("import {first}; import {second}; import os; from mgm_tf.precision import cpu_kernels; "
+             "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'), cpu_kernels())")
+    base = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
+
+    def kernels(first, second, **extra):
+        code = probe.format(first=first, second=second)
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                                env={**base, "TF_CPP_MIN_LOG_LEVEL": "3", **extra})
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result.stdout.split()[-2:]
+
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert kernels("mgm_tf", "tensorflow") == ["1", "oneDNN"]
+    assert kernels("mgm_tf", "tensorflow", TF_ENABLE_ONEDNN_OPTS="0") == ["0", "Eigen"]
+    assert kernels("tensorflow", "mgm_tf")[0] == "None"  # too late to choose: left to TensorFlow
