@@ -22,15 +22,21 @@ def timed(function, repeats: int, warmup: int = 2) -> float:
     return float(np.median(samples))
 
 
-def matmul_ceiling(dtype: str = "float32", size: int | None = None, repeats: int = 5) -> float:
-    """Achieved GFLOP/s of a large square matmul: the practical ceiling of this device."""
+def matmul_probe(dtype: str = "float32", size: int | None = None):
+    """A function returning the achieved GFLOP/s of a large square matmul right now (median of
+    3): the practical ceiling of this device, re-measured next to each timed configuration."""
     on_gpu = bool(tf.config.list_physical_devices("GPU"))
     size = size or (8192 if on_gpu else 2048)
-    a = tf.random.normal((size, size), dtype=tf.float32)
-    a = tf.cast(a, dtype)
+    a = tf.cast(tf.random.normal((size, size), dtype=tf.float32), dtype)
     step = tf.function(lambda x: tf.reduce_sum(tf.matmul(x, x)))
-    seconds = timed(lambda: step(a).numpy(), repeats)
-    return 2 * size ** 3 / seconds / 1e9
+    step(a).numpy()
+    return lambda: 2 * size ** 3 / timed(lambda: step(a).numpy(), 3, warmup=1) / 1e9
+
+
+def matmul_ceiling(dtype: str = "float32", size: int | None = None, repeats: int = 5) -> float:
+    """Achieved GFLOP/s of a large square matmul: the practical ceiling of this device."""
+    probe = matmul_probe(dtype, size)
+    return float(np.median([probe() for _ in range(max(1, repeats // 3))]))
 
 
 def device_name() -> str:

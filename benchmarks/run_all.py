@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import mgm_tf  # noqa: E402,F401  (chooses the CPU kernels before TensorFlow loads, as a run does)
 import tensorflow as tf  # noqa: E402
-from common import device_name, matmul_ceiling, print_table, save  # noqa: E402
+from common import device_name, matmul_probe, print_table, save  # noqa: E402
 
 PAPER = {"epochs": 1000, "images": 5863, "batch": 16}
 T4_PEAK = {"mixed_float16": 65e12, "float32": 8.1e12}
@@ -40,7 +40,7 @@ def paper_model(steps_rows: list[dict], ceiling: dict, on_gpu: bool) -> list[dic
     for row in steps_rows:
         if row["batch"] != PAPER["batch"] or row["xla"]:
             continue
-        fraction = row["GFLOP/s"] / ceiling[row["policy"]]
+        fraction = row["ratio to matmul"]
         t4_peak = T4_PEAK["mixed_float16" if row["policy"] == "mixed_float16" else "float32"]
         t4_hours = steps_per_run * row["GFLOP/step"] * 1e9 / (fraction * t4_peak) / 3600 if on_gpu else None
         rows.append({"stage": row["stage"], "policy": row["policy"], "hours here": steps_per_run * row["ms/step"] / 3.6e6,
@@ -59,16 +59,17 @@ def main(argv=None) -> int:
                         default=["kernels", "steps", "overhead", "peer", "input", "filter", "prepare"])
     args = parser.parse_args(argv)
     on_gpu = bool(tf.config.list_physical_devices("GPU"))
-    steps = 3 if args.quick else 5
+    steps, rounds = (3, 2) if args.quick else (4, 4)
     from mgm_tf.precision import cpu_kernels
 
     results = {"device": device_name(), "tensorflow": tf.__version__, "quick": args.quick, "cpu_kernels": cpu_kernels()}
     print(f"device: {results['device']}; TensorFlow {tf.__version__}; CPU kernels {results['cpu_kernels']}")
-    ceiling = {"float32": matmul_ceiling("float32")}
+    probes = {"float32": matmul_probe("float32")}
     if on_gpu:
-        ceiling["mixed_float16"] = matmul_ceiling("float16")
+        probes["mixed_float16"] = matmul_probe("float16")
     elif "mixed_bfloat16" in policies(on_gpu):
-        ceiling["mixed_bfloat16"] = matmul_ceiling("bfloat16")
+        probes["mixed_bfloat16"] = matmul_probe("bfloat16")
+    ceiling = {policy: probe() for policy, probe in probes.items()}
     results["matmul_gflops"] = ceiling
     print_table("matmul ceiling (GFLOP/s)", [ceiling])
     if "kernels" in args.sections and not on_gpu:
@@ -78,30 +79,26 @@ def main(argv=None) -> int:
         print_table("CPU kernels: oneDNN vs Eigen (child processes, alternating)", [results["cpu_kernels_ab"]])
     if "steps" in args.sections:
         stages = ["dcgan", "conditional"] + ([] if args.quick else ["srgan", "cyclegan"])
-        batches = [16] if args.quick else [16, 64]
         rows = []
         for stage in stages:
-            for policy in policies(on_gpu):
-                for jit in ([False] if args.quick and not on_gpu else [False, True]):
-                    heavy = stage in ("srgan", "cyclegan") and not on_gpu  # CPU: paper batch only
-                    for batch in [16] if heavy else batches:
-                        try:
-                            row = measure_stage(stage, batch, policy, jit, steps)
-                        except Exception as error:  # e.g. an op XLA cannot compile on this device
-                            print(f"  {stage} {policy} xla={jit} batch={batch}: failed ({type(error).__name__})")
-                            continue
-                        row["ratio to matmul"] = row["GFLOP/s"] / ceiling.get(policy, ceiling["float32"])
-                        rows.append(row)
-                        print(f"  {row}", flush=True)
+            heavy = stage in ("srgan", "cyclegan") and not on_gpu  # CPU: paper batch only, fewer rounds
+            batches = [16] if args.quick or heavy else [16, 64]
+            xla = [False] if args.quick and not on_gpu else [False, True]
+            configs = [(batch, policy, jit) for batch in batches for policy in policies(on_gpu) for jit in xla]
+            stage_rows = measure_stage(stage, configs, steps=2 if heavy else steps, rounds=2 if heavy else rounds,
+                                       ceilings=probes)
+            for row in stage_rows:
+                print(f"  {row}", flush=True)
+            rows += stage_rows
         results["train_steps"] = rows
         print_table("train step per stage", rows)
         results["paper_model"] = paper_model(rows, ceiling, on_gpu)
         print_table("paper configuration (1,000 epochs × 5,863 images, batch 16)", results["paper_model"])
     if "overhead" in args.sections:
-        results["overhead"] = overhead(16, steps)
+        results["overhead"] = overhead(16, 5 * steps, rounds)
         print_table("trainer overhead (conditional GAN, fit vs bare tf.function)", [results["overhead"]])
     if "peer" in args.sections:
-        results["peer"] = peer(16, steps)
+        results["peer"] = peer(16, steps, rounds)
         print_table("peer: our DCGAN vs keras-io-style reference, per FLOP", [results["peer"]])
     if "input" in args.sections:
         results["input_pipeline"] = input_pipeline(500 if args.quick else 3000)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import keras
 import numpy as np
 import tensorflow as tf
 from common import timed
 
-from mgm_tf import cyclegan, flops, losses, models, sr_models, training
+from mgm_tf import cyclegan, flops, inputs, losses, models, sr_models, training
 
 
 def _images(batch, size):
@@ -43,7 +45,7 @@ def stage_setup(stage: str, batch: int):
         data = tf.data.Dataset.from_tensors((_images(batch, 64), _images(batch, 64)))
         step = flops.gan_step_flops(flops.model_flops(g_ab), flops.model_flops(d_a), batch, generator_calls=6,
                                     discriminator_calls=4)
-    return trainer, data.repeat(), step
+    return trainer, inputs.finished(data.repeat()), step
 
 
 def fit_seconds_per_step(trainer, data, steps: int) -> float:
@@ -56,16 +58,50 @@ def fit_seconds_per_step(trainer, data, steps: int) -> float:
     return timed(run, repeats=2, warmup=1) / steps
 
 
-def measure_stage(stage: str, batch: int, policy: str, jit: bool, steps: int) -> dict:
-    keras.mixed_precision.set_global_policy(policy)
+def step_seconds(trainer, iterator, steps: int) -> float:
+    """Median seconds of the compiled train function (what fit calls each step), result fetched."""
+    samples = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        float(trainer.train_function(iterator)["d_loss"])
+        samples.append(time.perf_counter() - start)
+    return float(np.median(samples))
+
+
+def build_config(stage: str, batch: int, policy: str, jit: bool):
+    """A compiled, warmed-up trainer (trace and any XLA compile done) with its data iterator."""
+    keras.mixed_precision.set_global_policy(policy)  # layers keep the policy they were built with
     try:
         trainer, data, step_flops = stage_setup(stage, batch)
         trainer.compile(jit_compile=jit)
-        seconds = fit_seconds_per_step(trainer, data, steps)
+        trainer.fit(data, steps_per_epoch=2, epochs=1, verbose=0)
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    return {"stage": stage, "policy": policy, "xla": jit, "batch": batch, "ms/step": 1e3 * seconds,
-            "images/s": batch / seconds, "GFLOP/step": step_flops / 1e9, "GFLOP/s": step_flops / seconds / 1e9}
+    return trainer, iter(data), step_flops
+
+
+def measure_stage(stage: str, configs: list[tuple], steps: int, rounds: int, ceilings: dict) -> list[dict]:
+    """Every (batch, policy, xla) configuration of one stage, timed in turn for several rounds
+    with the matmul ceiling measured in each round: a noisy neighbour slows every configuration
+    and its ceiling alike, so the per-round ratios stay comparable. Medians over rounds."""
+    built = []
+    for batch, policy, jit in configs:
+        try:
+            built.append(((batch, policy, jit), *build_config(stage, batch, policy, jit)))
+        except Exception as error:  # e.g. an op XLA cannot compile on this device
+            print(f"  {stage} {policy} xla={jit} batch={batch}: failed ({type(error).__name__})", flush=True)
+    samples = {key: [] for key, *_ in built}
+    for _ in range(rounds):
+        for key, trainer, iterator, step_flops in built:
+            seconds = step_seconds(trainer, iterator, steps)
+            samples[key].append((seconds, step_flops / seconds / 1e9 / ceilings[key[1]]()))
+    rows = []
+    for (batch, policy, jit), trainer, iterator, step_flops in built:
+        seconds = float(np.median([s for s, _ in samples[(batch, policy, jit)]]))
+        rows.append({"stage": stage, "policy": policy, "xla": jit, "batch": batch, "ms/step": 1e3 * seconds,
+                     "images/s": batch / seconds, "GFLOP/step": step_flops / 1e9, "GFLOP/s": step_flops / seconds / 1e9,
+                     "ratio to matmul": float(np.median([r for _, r in samples[(batch, policy, jit)]]))})
+    return rows
 
 
 def minimal_conditional_step(batch: int):
@@ -95,26 +131,45 @@ def minimal_conditional_step(batch: int):
     return lambda: step().numpy()
 
 
-def overhead(batch: int, steps: int) -> dict:
+def interleaved(functions: dict, rounds: int) -> dict:
+    """Median seconds of each zero-argument timing function, called in turn for several rounds."""
+    samples = {name: [] for name in functions}
+    for _ in range(rounds):
+        for name, function in functions.items():
+            samples[name].append(function())
+    return {name: float(np.median(values)) for name, values in samples.items()}
+
+
+def overhead(batch: int, steps: int, rounds: int) -> dict:
+    """Our trainer vs a bare tf.function of the same networks and losses: per compiled step (the
+    train function fit calls), and per step of whole fit calls of `steps` steps (callbacks,
+    iterator and epoch set-up included; a real epoch has hundreds of steps to spread them over)."""
     trainer, data, _ = stage_setup("conditional", batch)
     trainer.compile()
-    ours = fit_seconds_per_step(trainer, data, steps)
-    minimal = timed(minimal_conditional_step(batch), repeats=steps)
-    return {"batch": batch, "trainer ms/step": 1e3 * ours, "minimal tf.function ms/step": 1e3 * minimal,
-            "overhead ratio": ours / minimal}
+    trainer.fit(data, steps_per_epoch=2, epochs=1, verbose=0)
+    iterator, minimal = iter(data), minimal_conditional_step(batch)
+    seconds = interleaved({"step": lambda: step_seconds(trainer, iterator, steps),
+                           "fit": lambda: fit_seconds_per_step(trainer, data, steps),
+                           "minimal": lambda: timed(minimal, repeats=steps, warmup=1)}, rounds)
+    return {"batch": batch, "trainer step ms": 1e3 * seconds["step"], f"fit of {steps} steps, ms/step": 1e3 * seconds["fit"],
+            "minimal tf.function ms/step": 1e3 * seconds["minimal"], "overhead ratio (step)": seconds["step"] / seconds["minimal"],
+            f"overhead ratio (fit of {steps} steps)": seconds["fit"] / seconds["minimal"]}
 
 
-def peer(batch: int, steps: int) -> dict:
+def peer(batch: int, steps: int, rounds: int) -> dict:
+    """Our DCGAN stage vs the keras-io-style reference, GFLOP/s of each, timed in alternation."""
     from reference_dcgan import ReferenceGAN, build_reference, reference_step_flops
 
     ref_generator, ref_discriminator = build_reference()
     reference = ReferenceGAN(ref_discriminator, ref_generator, 128)
     reference.compile(keras.optimizers.Adam(1e-4), keras.optimizers.Adam(1e-4), keras.losses.BinaryCrossentropy())
-    reference_seconds = fit_seconds_per_step(reference, tf.data.Dataset.from_tensors(_images(batch, 64)).repeat(), steps)
+    reference_data = tf.data.Dataset.from_tensors(_images(batch, 64)).repeat()
+    reference.fit(reference_data, steps_per_epoch=2, epochs=1, verbose=0)
     reference_flops = reference_step_flops(flops.model_flops(ref_generator), flops.model_flops(ref_discriminator), batch)
-    trainer, data, our_flops = stage_setup("dcgan", batch)
-    trainer.compile()
-    our_seconds = fit_seconds_per_step(trainer, data, steps)
-    ours, theirs = our_flops / our_seconds / 1e9, reference_flops / reference_seconds / 1e9
+    trainer, iterator, our_flops = build_config("dcgan", batch, "float32", False)
+    reference_iterator = iter(reference_data)
+    seconds = interleaved({"ours": lambda: step_seconds(trainer, iterator, steps),
+                           "reference": lambda: step_seconds(reference, reference_iterator, max(2, steps // 2))}, rounds)
+    ours, theirs = our_flops / seconds["ours"] / 1e9, reference_flops / seconds["reference"] / 1e9
     return {"batch": batch, "ours GFLOP/s": ours, "keras-io reference GFLOP/s": theirs, "ratio (ours/reference)": ours / theirs,
-            "ours ms/step": 1e3 * our_seconds, "reference ms/step": 1e3 * reference_seconds}
+            "ours ms/step": 1e3 * seconds["ours"], "reference ms/step": 1e3 * seconds["reference"]}

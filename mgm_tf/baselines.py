@@ -89,7 +89,7 @@ def stage_baseline_cyclegan(run, prepared, strategy=None) -> dict:
     batch = inputs.effective_batch_size(count, stage_config.batch_size)
     pairs = tf.data.Dataset.zip((tf.data.Dataset.from_tensor_slices(first).repeat().shuffle(len(first), seed=1),
                                  tf.data.Dataset.from_tensor_slices(second).repeat().shuffle(len(second), seed=2)))
-    dataset = pairs.take(count).batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    dataset = inputs.finished(pairs.take(count).batch(batch, drop_remainder=True))
     preview_a = first[:8]
 
     def preview():

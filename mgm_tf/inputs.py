@@ -6,12 +6,24 @@ shuffle and a gather: the input pipeline never starves a GPU, and no decoding ha
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import tensorflow as tf
 
 from mgm_tf.prepare import PreparedDataset
 
-AUTOTUNE = tf.data.AUTOTUNE
+MAP_THREADS = min(8, os.cpu_count() or 2)
+
+
+def finished(dataset: tf.data.Dataset, prefetch: int = 2) -> tf.data.Dataset:
+    """A fixed prefetch and tf.data autotuning off. These pipelines gather from memory and leave
+    nothing to tune, and with autotuning on every iterator's end (each epoch under `fit`) waited
+    for the autotuner's thread: 3.5-5 s per 20-step epoch on a 2-core CPU, longer than the
+    epoch's training; measured in benchmarks/README.md."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.prefetch(prefetch).with_options(options)
 
 
 def to_model_range(images: tf.Tensor) -> tf.Tensor:
@@ -58,7 +70,7 @@ def gan_dataset(prepared: PreparedDataset, split: str | None = "train", batch_si
         dataset = order.map(lambda index: (tf.gather(images, index), tf.gather(classes, index)))
     else:
         dataset = order.map(lambda index: tf.gather(images, index))
-    return dataset.prefetch(AUTOTUNE)
+    return finished(dataset)
 
 
 def _balanced_order(classes: np.ndarray, seed: int) -> tf.data.Dataset:
@@ -94,11 +106,11 @@ def sr_dataset(prepared: PreparedDataset, split: str | None = "train", batch_siz
     high = prepared.images_hr[chosen]
     dataset = tf.data.Dataset.from_tensor_slices(high).cache()
     if full_images:
-        return dataset.batch(batch_size).map(lambda x: bicubic_pair(x, scale), num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+        return finished(dataset.batch(batch_size).map(lambda x: bicubic_pair(x, scale), num_parallel_calls=MAP_THREADS))
     if crop > high.shape[1]:
         raise ValueError(f"crop {crop} is larger than the prepared HR images ({high.shape[1]})")
     dataset = dataset.shuffle(len(chosen), seed=seed, reshuffle_each_iteration=True)
     seeds = tf.data.Dataset.random(seed=seed).batch(2)
     dataset = tf.data.Dataset.zip((dataset, seeds))
-    dataset = dataset.map(lambda x, s: random_crop_pair(x, s, crop, scale), num_parallel_calls=AUTOTUNE)
-    return _batched(dataset, len(chosen), batch_size).prefetch(AUTOTUNE)
+    dataset = dataset.map(lambda x, s: random_crop_pair(x, s, crop, scale), num_parallel_calls=MAP_THREADS)
+    return finished(_batched(dataset, len(chosen), batch_size))

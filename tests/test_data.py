@@ -37,6 +37,8 @@ def test_kaggle_layout_to_batches(name, kaggle_cache, tmp_path):
     expected = images.numpy().astype(np.float32) / 127.5 - 1.0
     np.testing.assert_allclose(model_images.numpy(), np.broadcast_to(expected, (4, 64, 64, 3)), atol=1e-6)
     assert model_labels is labels
+    # no tf.data autotuning: its thread held up the end of every epoch by seconds
+    assert inputs.gan_dataset(prepared, "train", batch_size=4).options().autotune.enabled is False
 
 
 def test_duplicated_download_copies_are_removed(kaggle_cache):
