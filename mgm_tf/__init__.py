@@ -17,7 +17,7 @@ ONEDNN_SWITCH = "TF_ENABLE_ONEDNN_OPTS"
 def _prefer_onednn_kernels() -> None:
     """Use TensorFlow's oneDNN CPU kernels on x86 CPUs. TensorFlow turns them on by itself only
     on CPUs with AVX512-VNNI/BF16 or AMX; on an AVX2-only CPU they made our train steps ~1.5×
-    faster than its default Eigen kernels (conditional GAN 256 vs 378 ms, CycleGAN 3.2 vs 4.9 s;
+    faster than its default Eigen kernels (conditional GAN 254 vs 372 ms, DCGAN 153 vs 232 ms;
     `benchmarks/run_all.py --sections kernels`), and they leave GPU kernels alone. TensorFlow
     reads the switch once, when it loads, so it is set only before that and only when the user
     has not set it (TF_ENABLE_ONEDNN_OPTS=0 keeps the Eigen kernels)."""

@@ -6,7 +6,7 @@ training stays finite); float32 elsewhere. `mixed_float16` on a CPU is ~6× slow
 chosen there. Outputs and losses stay float32 (the builders give output layers dtype float32).
 
 XLA (`jit_compile`) stays off unless asked for (`--jit-compile`): with oneDNN kernels it made the
-conditional GAN step 1.6× slower on a 2-core CPU (472 vs 287 ms) and cannot compile the SRGAN's
+conditional GAN step 1.5× slower on a 2-core CPU (385 vs 259 ms) and cannot compile the SRGAN's
 bicubic upsampling there; Keras' jit_compile="auto" would turn it on silently on a GPU. The
 benchmarks measure it per device.
 """
@@ -16,6 +16,8 @@ from __future__ import annotations
 import functools
 import os
 import platform
+
+from mgm_tf import ONEDNN_SWITCH
 
 POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
@@ -77,7 +79,7 @@ def cpu_kernels() -> str:
 
         return "oneDNN" if _pywrap_util_port.IsMklEnabled() else "Eigen"
     except (ImportError, AttributeError):  # a TensorFlow build without the query
-        return "oneDNN" if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1" else "unknown"
+        return "oneDNN" if os.environ.get(ONEDNN_SWITCH) == "1" else "unknown"
 
 
 def describe_device() -> str:
