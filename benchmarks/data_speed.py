@@ -16,19 +16,23 @@ from mgm_tf.fixtures import synthetic_image
 from mgm_tf.prepare import decode_all, prepare
 
 
-def write_folder(root: Path, count: int, size=(96, 112), extension=".png") -> Path:
+def write_folder(root: Path, count: int, make_image, extension: str = ".png", params=()) -> list[Path]:
+    """count images from make_image(rng, label) in two class folders; returns the files."""
     rng = np.random.default_rng(0)
+    files = []
     for index in range(count):
         folder = root / ("normal" if index % 2 else "pneumonia")
         folder.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(folder / f"img{index:05d}{extension}"), synthetic_image(rng, index % 2, 1, size))
-    return root
+        files.append(folder / f"img{index:05d}{extension}")
+        cv2.imwrite(str(files[-1]), make_image(rng, index % 2), list(params))
+    return files
 
 
 def input_pipeline(count: int, batch: int = 16) -> dict:
     """prepare (decode + CLAHE + resize, once) on a folder, then tf.data epochs from memory."""
     with tempfile.TemporaryDirectory() as scratch:
-        root = write_folder(Path(scratch) / "images", count)
+        root = Path(scratch) / "images"
+        write_folder(root, count, lambda rng, label: synthetic_image(rng, label, 1, (96, 112)))
         manifest = manifests.folder_manifest(root, channels=1)
         start = time.perf_counter()
         prepared = prepare(manifest, Path(scratch) / "prepared")
@@ -70,22 +74,11 @@ def xray_like(rng: np.random.Generator, label: int, size=(1200, 1500)) -> np.nda
     return np.clip(base + grain, 0, 255).astype(np.uint8)
 
 
-def write_xrays(root: Path, count: int) -> list[Path]:
-    rng = np.random.default_rng(0)
-    files = []
-    for index in range(count):
-        folder = root / ("normal" if index % 2 else "pneumonia")
-        folder.mkdir(parents=True, exist_ok=True)
-        files.append(folder / f"xray{index:05d}.jpeg")
-        cv2.imwrite(str(files[-1]), xray_like(rng, index % 2), [cv2.IMWRITE_JPEG_QUALITY, 90])
-    return files
-
-
 def prepare_speed(count: int) -> dict:
     """Full-size X-ray-like JPEGs (1,500×1,200): `prepare` end to end (scan, hash, decode, CLAHE,
     resize, arrays, previews), its decode phase alone, and single-thread decoders for reference."""
     with tempfile.TemporaryDirectory() as scratch:
-        files = write_xrays(Path(scratch) / "xrays", count)
+        files = write_folder(Path(scratch) / "xrays", count, xray_like, ".jpeg", (cv2.IMWRITE_JPEG_QUALITY, 90))
         mean_kb = float(np.mean([path.stat().st_size for path in files])) / 1024
 
         def plain():

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,21 +19,14 @@ def child(stages: list[str], steps: int) -> dict:
     """Median seconds per train step (called through the compiled train function) and the matmul ceiling."""
     sys.path.insert(0, str(HERE))
     from common import matmul_ceiling
-    from train_steps import stage_setup
+    from train_steps import build_config, step_seconds
 
     from mgm_tf.precision import cpu_kernels
 
     result = {"kernels": cpu_kernels(), "matmul GFLOP/s": matmul_ceiling()}
     for stage in stages:
-        trainer, data, _ = stage_setup(stage, 16)
-        trainer.compile()
-        trainer.fit(data, steps_per_epoch=2, epochs=1, verbose=0)  # trace + warm-up
-        iterator, samples = iter(data), []
-        for _ in range(steps):
-            start = time.perf_counter()
-            float(trainer.train_function(iterator)["d_loss"])
-            samples.append(time.perf_counter() - start)
-        result[f"{stage} ms/step"] = 1e3 * float(np.median(samples))
+        trainer, iterator, _ = build_config(stage, 16, "float32", False)
+        result[f"{stage} ms/step"] = 1e3 * step_seconds(trainer, iterator, steps)
     return result
 
 
