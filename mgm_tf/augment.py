@@ -14,40 +14,56 @@ def _per_image(batch, seed_generator, low=-0.5, high=0.5):
     return keras.random.uniform((batch, 1, 1, 1), low, high, seed=seed_generator)
 
 
-def colour(images, seed_generator):
-    """Brightness ±0.5 (in [-1, 1] units ×0.5), saturation ×[0, 2], contrast ×[0.5, 1.5]."""
-    batch = ops.shape(images)[0]
-    images = images + _per_image(batch, seed_generator)
-    mean = ops.mean(images, axis=-1, keepdims=True)
-    images = (images - mean) * (_per_image(batch, seed_generator) * 2.0 + 1.0) + mean
-    mean = ops.mean(images, axis=(1, 2, 3), keepdims=True)
-    return (images - mean) * (_per_image(batch, seed_generator) + 1.0) + mean
+def colour(images: list, seed_generator) -> list:
+    """Brightness ±0.5 (in [-1, 1] units ×0.5), saturation ×[0, 2], contrast ×[0.5, 1.5]: one
+    random draw per sample, applied to every image of the list, each around its own means (so
+    the condition c of a pair never borrows the statistics of x, nor x those of c)."""
+    batch = ops.shape(images[0])[0]
+    brightness = _per_image(batch, seed_generator)
+    saturation = _per_image(batch, seed_generator) * 2.0 + 1.0
+    contrast = _per_image(batch, seed_generator) + 1.0
+    outputs = []
+    for image in images:
+        image = image + brightness
+        mean = ops.mean(image, axis=-1, keepdims=True)
+        image = (image - mean) * saturation + mean
+        mean = ops.mean(image, axis=(1, 2, 3), keepdims=True)
+        outputs.append((image - mean) * contrast + mean)
+    return outputs
 
 
-def translation(images, seed_generator, ratio: float = 0.125):
-    """Shift each image by up to ratio × size pixels, filling with zeros (nearest sampling)."""
-    batch = ops.shape(images)[0]
-    size = images.shape[1]
+def translation(images: list, seed_generator, ratio: float = 0.125) -> list:
+    """Shift each sample by up to ratio × size pixels (the same shift for every image of the
+    list), filling with zeros (nearest sampling)."""
+    batch = ops.shape(images[0])[0]
+    size = images[0].shape[1]
     shift = ops.round(keras.random.uniform((batch, 2), -ratio * size, ratio * size, seed=seed_generator))
     ones, zeros = ops.ones((batch, 1)), ops.zeros((batch, 1))
     transform = ops.concatenate([ones, zeros, -shift[:, :1], zeros, ones, -shift[:, 1:], zeros, zeros], axis=1)
-    return ops.image.affine_transform(images, transform, interpolation="nearest", fill_mode="constant")
+    return [ops.image.affine_transform(image, transform, interpolation="nearest", fill_mode="constant")
+            for image in images]
 
 
-def cutout(images, seed_generator, ratio: float = 0.5):
-    """Zero a random square of ratio × size per image."""
-    batch = ops.shape(images)[0]
-    size = images.shape[1]
+def cutout(images: list, seed_generator, ratio: float = 0.5) -> list:
+    """Zero a random square of ratio × size per sample (the same square in every image of the list)."""
+    batch = ops.shape(images[0])[0]
+    size = images[0].shape[1]
     half = ratio * size / 2.0
     centre = keras.random.uniform((batch, 2), 0.0, float(size), seed=seed_generator)
     coordinates = ops.cast(ops.arange(size), "float32")
     rows = ops.abs(coordinates[None, :] - centre[:, :1]) < half
     columns = ops.abs(coordinates[None, :] - centre[:, 1:]) < half
-    mask = ops.logical_and(rows[:, :, None], columns[:, None, :])
-    return images * (1.0 - ops.cast(mask, images.dtype))[:, :, :, None]
+    keep = 1.0 - ops.cast(ops.logical_and(rows[:, :, None], columns[:, None, :]), "float32")[:, :, :, None]
+    return [image * keep for image in images]
+
+
+def diff_augment_together(images: list, seed_generator) -> list:
+    """colour → translation → cutout, the policy the DiffAugment paper uses for small data, with
+    one random transform per sample shared by all images in the list (x and c of a pair)."""
+    images = [ops.cast(image, "float32") for image in images]
+    return cutout(translation(colour(images, seed_generator), seed_generator), seed_generator)
 
 
 def diff_augment(images, seed_generator):
-    """colour → translation → cutout, the policy the DiffAugment paper uses for small data."""
-    images = ops.cast(images, "float32")
-    return cutout(translation(colour(images, seed_generator), seed_generator), seed_generator)
+    """DiffAugment of one batch of images."""
+    return diff_augment_together([images], seed_generator)[0]

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mgm_tf import features, inputs, models, synthesis
-from mgm_tf.monitoring import class_cycle, kid_callbacks
-from mgm_tf.stages import (_compile, _scope, build_dcgan, fit_stage, fixed_noise, save_networks,
-                           use_diff_augment)
+from mgm_tf import features, inputs, models
+from mgm_tf.stages import _scope, fit_stage, save_networks, train_dcgan
 
 
 def stage_extractor(run, prepared, strategy=None) -> dict:
@@ -32,29 +30,8 @@ def stage_extractor(run, prepared, strategy=None) -> dict:
 
 def stage_baseline_cgan(run, prepared, strategy=None) -> dict:
     """"cGAN alone": a label-conditioned DCGAN G(z, y), same settings as stage 1."""
-    stage_config, stage_dir = run.config.dcgan, run.stage_dir("baseline_cgan")
-    with _scope(strategy):
-        generator, discriminator = build_dcgan(stage_config, prepared.num_classes)
-        from mgm_tf.training import DCGANTrainer
-
-        trainer = DCGANTrainer(generator, discriminator, stage_config.latent_dim, run.config.seed,
-                               diff_augment=use_diff_augment(stage_config, prepared))
-        _compile(trainer, stage_config, run)
-    labels = class_cycle(prepared.num_classes, 16)
-    noise = fixed_noise(run.config.seed, 16, stage_config.latent_dim)
-    monitor_labels = class_cycle(prepared.num_classes, stage_config.kid_samples)
-    monitor_seeds = np.arange(stage_config.kid_samples) + 10_000
-
-    def sample():
-        return synthesis.unconditional_samples(generator, monitor_seeds, stage_config.latent_dim,
-                                               labels=monitor_labels, label="")
-
-    dataset = inputs.gan_dataset(prepared, "train", stage_config.batch_size, run.config.seed, stage_config.balanced)
-    info = fit_stage(trainer, dataset, stage_dir, stage_config.epochs, lambda: generator([noise, labels], training=False),
-                     stage_config.sample_every, run.config.tensorboard, "baseline: cGAN alone (label-conditioned DCGAN)",
-                     extra_callbacks=kid_callbacks(run, prepared, stage_config, stage_dir, sample))
-    info["parameters"] = save_networks(stage_dir, stage_config, {"generator": generator, "discriminator": discriminator})
-    return info
+    return train_dcgan(run, prepared, strategy, "baseline_cgan", prepared.num_classes,
+                       "baseline: cGAN alone (label-conditioned DCGAN)")
 
 
 def cycle_domains(prepared, split: str = "train"):

@@ -34,11 +34,19 @@ def compare_runs(paths: list[Path]) -> list[dict]:
                           "final_g_loss": row.get("final_g_loss"), "final_d_loss": row.get("final_d_loss"),
                           "train_seconds": row.get("train_seconds"), "trainable_parameters": row.get("trainable_parameters"),
                           "kid": domain.get("kid", {}).get("mean"), "fid_domain": domain.get("fid"),
-                          "precision": domain.get("precision"), "recall": domain.get("recall"),
+                          "precision": _mean(domain.get("precision")), "recall": _mean(domain.get("recall")),
+                          "pairwise_ssim": row.get("diversity", {}).get("pairwise_ssim"),
+                          "pixel_diversity": row.get("diversity", {}).get("pixel_diversity"),
+                          "label_agreement": row.get("labels", {}).get("agreement"),
                           "memorised_pixels": row.get("pixels", {}).get("memorisation", {}).get("flagged_fraction"),
                           "balanced_accuracy_real": real, "balanced_accuracy_real_plus_synthetic": _utility_score(metrics, name),
                           "extractor": metrics["extractors"]["domain"], "paper_table_2": PAPER_TABLE_2.get(name, "")})
     return table
+
+
+def _mean(value):
+    """A mean ± std summary's mean (or a plain number from metrics.json files of older runs)."""
+    return value.get("mean") if isinstance(value, dict) else value
 
 
 def _cell(value, digits=3):
@@ -54,7 +62,9 @@ def _cell(value, digits=3):
 def comparison_markdown(table: list[dict]) -> str:
     columns = [("dataset", "dataset"), ("method", "method"), ("final_g_loss", "G loss"), ("final_d_loss", "D loss"),
                ("train_seconds", "train s"), ("trainable_parameters", "params"), ("paper_table_2", "paper claims"),
-               ("kid", "KID"), ("precision", "P"), ("recall", "R"), ("memorised_pixels", "memorised"),
+               ("kid", "KID"), ("precision", "P"), ("recall", "R"), ("pairwise_ssim", "pairwise SSIM"),
+               ("pixel_diversity", "pixel diversity"), ("label_agreement", "label agreement"),
+               ("memorised_pixels", "memorised"),
                ("balanced_accuracy_real_plus_synthetic", "bal. acc. real+syn"), ("balanced_accuracy_real", "bal. acc. real")]
     lines = ["| " + " | ".join(title for _, title in columns) + " |", "|" + "---|" * len(columns)]
     for row in table:

@@ -162,8 +162,9 @@ def scan(manifest: DatasetManifest, root: str | Path) -> tuple[list[Record], dic
                               _split_of(manifest, relative), manifest.patient_id(path.name)))
     records, duplicates = remove_duplicates(records)
     records = assign_splits(manifest, records)
+    records, moved = separate_patients(records)
     report = {"source": fingerprint(root, files), "num_records": len(records),
-              "unmapped_images": unmapped, "duplicates": duplicates}
+              "unmapped_images": unmapped, "duplicates": duplicates, "patients_moved": moved}
     return records, report
 
 
@@ -192,6 +193,22 @@ def assign_splits(manifest: DatasetManifest, records: list[Record]) -> list[Reco
             count = min(max(count, 1), len(ordered) - 1)
         test_patients.update(ordered[:count])
     return [dataclasses.replace(r, split="test" if r.patient in test_patients else "train") for r in records]
+
+
+def separate_patients(records: list[Record]) -> tuple[list[Record], list[dict]]:
+    """A patient whose images sit in two splits of a download (the `folders` rule) would let a
+    classifier or a memorisation check see the same person in training and test. Each such
+    patient is moved whole to the split holding most of their images (ties go to train, so the
+    test set never gains images), and every move is returned for the prepared report."""
+    moved, target = [], {}
+    for patient, group in _group_by_patient(records).items():
+        splits = collections.Counter(r.split for r in group)
+        if len(splits) > 1:
+            side = max(splits, key=lambda split: (splits[split], split == "train", split))
+            target[patient] = side
+            moved.append({"patient": patient, "to": side, "images_moved": sum(n for s, n in splits.items() if s != side),
+                          "from": sorted(s for s in splits if s != side)})
+    return [dataclasses.replace(r, split=target.get(r.patient, r.split)) for r in records], moved
 
 
 def _group_by_patient(records: list[Record]) -> dict[str, list[Record]]:
@@ -228,10 +245,12 @@ def check(manifest: DatasetManifest, records: list[Record], scan_report: dict) -
     if scan_report["unmapped_images"]:
         sample = ", ".join(scan_report["unmapped_images"][:5])
         warnings.append(f"{len(scan_report['unmapped_images'])} image file(s) in no class folder, e.g. {sample}")
-    leaked = [p for p, g in _group_by_patient(records).items() if len({r.split for r in g}) > 1]
-    if leaked:
-        warnings.append(f"{len(leaked)} patient(s) appear in more than one split of the download, e.g. {leaked[:3]}")
-    return {"counts": counts, "problems": problems, "warnings": warnings, "patients_in_two_splits": leaked}
+    moved = scan_report.get("patients_moved", [])
+    if moved:
+        images = sum(entry["images_moved"] for entry in moved)
+        warnings.append(f"{len(moved)} patient(s) were in more than one split of the download; {images} image(s) moved "
+                        f"so each patient is in one split, e.g. {[entry['patient'] for entry in moved[:3]]}")
+    return {"counts": counts, "problems": problems, "warnings": warnings}
 
 
 def describe_tree(root: Path, depth: int = 3, limit: int = 20) -> str:

@@ -14,7 +14,7 @@ import json
 import cv2
 import numpy as np
 
-from mgm_tf import features, metrics, synthesis
+from mgm_tf import features, label_fidelity, metrics, synthesis
 from mgm_tf.data import write_json
 
 ROWS = ("DCGAN", "cGAN", "CycleGAN", "SRGAN (on DCGAN)", "DCGAN→cGAN", "DCGAN→cGAN→filter", "MixGANMed")
@@ -49,6 +49,28 @@ def _exported(run, channels: int):
     rows = read_manifest_rows(run.path / "synthetic" / "manifest.csv")
     images = np.stack([read_image(run.path / "synthetic" / row["file"], channels) for row in rows])
     return images, np.array([int(row["label"]) for row in rows], np.int32)
+
+
+def measure_export(run, prepared) -> dict:
+    """What a user needs to know about the exported dataset before trusting it, measured in
+    the report stage of every run: label agreement next to the judge's held-out accuracy,
+    diversity next to the real images', pixel-space precision/recall (equal sample sizes) and
+    the memorised share. Pixel space needs no trained network, so it works on the 16-image demo."""
+    images, labels = _exported(run, prepared.channels)
+    train, test = prepared.indices("train"), prepared.indices("test")
+    real_train, real_test = prepared.images_gan[train], prepared.images_gan[test]
+    evaluation_images = to_eval_images(images, prepared.channels)
+    result = {"num_images": int(len(images)), "diversity": metrics.diversity(evaluation_images),
+              "real_diversity": metrics.diversity(real_train),
+              "pixels": _lean(quality_metrics(None, real_train, real_test, evaluation_images, "pixels (64x64 grey)"))}
+    judge = label_fidelity.load_judge(run, prepared.num_classes)
+    if judge is not None:
+        result["judge"] = label_fidelity.judge_verdict(run, prepared.num_classes)
+        result["labels"] = label_metrics(judge, images, labels, prepared.channels, prepared.class_names)
+        if len(test):
+            result["label_ceiling"] = label_metrics(judge, real_test, prepared.labels[test], prepared.channels,
+                                                    prepared.class_names)
+    return result
 
 
 def synthetic_sets(run, prepared) -> dict:
@@ -120,21 +142,36 @@ def resolve_inception(setting):
 
 
 def quality_metrics(extractor, real_train, real_test, images, space: str) -> dict:
-    """FID, KID, precision/recall and memorisation of one synthetic set in one feature space.
-    No FID in pixel space: a 4,096-d covariance needs far more samples than any test set has
-    (and ~50 s of eigen-decompositions per row); KID, being unbiased, is kept."""
+    """FID, KID, precision/recall and memorisation of one synthetic set in one feature space,
+    real and synthetic images at the same resolution. Precision/recall compare equal sample
+    sizes (`metrics.balanced_precision_recall`). No FID in pixel space: a 4,096-d covariance
+    needs far more samples than any test set has (and ~50 s of eigen-decompositions per row);
+    KID, being unbiased, is kept."""
     if extractor is None:
         real, held_out, fake = pixel_features(real_train), pixel_features(real_test), pixel_features(images)
     else:
         real, held_out, fake = (features.extract(extractor, x) for x in (real_train, real_test, images))
-    k = min(3, len(real) - 1, len(fake) - 1)
     result = {"space": space, "num_real": len(real), "num_synthetic": len(fake),
               "fid": metrics.frechet_distance(real, fake) if extractor is not None else None,
               "kid": metrics.kernel_inception_distance(real, fake, num_subsets=50),
-              **metrics.precision_recall(real, fake, k=max(1, k))}
+              **metrics.balanced_precision_recall(real, fake)}
     if len(held_out):
         result["memorisation"] = metrics.memorisation(real, fake, held_out)
     return result
+
+
+def feature_trust(extractor, real_train: np.ndarray, num_training_images: int | None) -> dict:
+    """Can this feature space judge variety? (`metrics.feature_trust` on the real training images.)"""
+    real = pixel_features(real_train) if extractor is None else features.extract(extractor, real_train)
+    return metrics.feature_trust(real, num_training_images)
+
+
+def label_metrics(judge, images, labels, channels: int, class_names) -> dict:
+    """Agreement of each image's label with the judge's prediction, overall and per class."""
+    scores = label_fidelity.probabilities(judge, images, channels)
+    predicted = scores.argmax(axis=1)
+    return {**label_fidelity.agreement(labels, predicted, class_names),
+            "mean_label_probability": float(scores[np.arange(len(labels)), labels].mean()) if len(labels) else None}
 
 
 def _lean(result: dict) -> dict:
@@ -172,7 +209,13 @@ def evaluate_run(run, prepared=None) -> dict:
     train, test = prepared.indices("train"), prepared.indices("test")
     real_train, real_test = prepared.images_gan[train], prepared.images_gan[test]
     domain, inception = load_domain_extractor(run, prepared), resolve_inception(settings.inception)
+    judge = label_fidelity.load_judge(run, prepared.num_classes)
     sets = synthetic_sets(run, prepared)
+    trust = {domain.name: feature_trust(domain, real_train, len(train)),
+             "pixels (64x64 grey)": feature_trust(None, real_train, None)}
+    real_diversity = metrics.diversity(real_train)
+    ceiling = label_metrics(judge, real_test, prepared.labels[test], prepared.channels, prepared.class_names) \
+        if len(test) else None
     rows = {}
     for name in ROWS:
         if name not in sets:
@@ -183,11 +226,20 @@ def evaluate_run(run, prepared=None) -> dict:
         print(f"measuring {name}: {len(images)} images")
         entry = {"status": "measured", "num_images": len(images), "labelled": labels is not None,
                  "output_size": int(images.shape[1]), **_row_costs(run, name),
+                 "diversity": metrics.diversity(evaluation_images),
                  "domain": _lean(quality_metrics(domain, real_train, real_test, evaluation_images, domain.name)),
                  "pixels": _lean(quality_metrics(None, real_train, real_test, evaluation_images, "pixels (64x64 grey)"))}
-        if inception is not None:
-            entry["inception"] = _lean(quality_metrics(inception, prepared.images_hr[train], prepared.images_hr[test],
-                                                       images, inception.name))
+        if labels is not None:
+            entry["labels"] = label_metrics(judge, images, labels, prepared.channels, prepared.class_names)
+            print(f"  label agreement {label_fidelity.describe(entry['labels'])}"
+                  + (f" (judge on held-out real images: {label_fidelity.describe(ceiling)})" if ceiling else ""))
+        if inception is not None:  # at 64 px for every row (real too), and at 256 px for the ×4 rows
+            entry["inception"] = _lean(quality_metrics(inception, real_train, real_test, evaluation_images,
+                                                       f"{inception.name} @64px"))
+            if images.shape[1] == prepared.images_hr.shape[1]:
+                entry["inception_hr"] = _lean(quality_metrics(
+                    inception, prepared.images_hr[train], prepared.images_hr[test],
+                    to_eval_images(images, prepared.channels, images.shape[1]), f"{inception.name} @{images.shape[1]}px"))
         rows[name] = entry
     labelled = {name: (to_eval_images(images, prepared.channels), labels) for name, (images, labels) in sets.items()
                 if labels is not None and settings.utility_methods in ("all", name)}
@@ -197,6 +249,8 @@ def evaluate_run(run, prepared=None) -> dict:
     result = {"dataset": prepared.name, "smoke": run.config.smoke, "class_names": prepared.class_names,
               "extractors": {"domain": domain.name, "inception": inception.name if inception else "not computed",
                              "standard_fid": bool(inception and inception.standard)},
+              "feature_trust": trust, "real_diversity": real_diversity, "label_judge": domain.name,
+              "label_ceiling": ceiling,
               "num_real_train": int(len(train)), "num_real_test": int(len(test)), "rows": rows, "utility": utility,
               "super_resolution": run.done_info("srgan").get("evaluation"),
               "vgg_weights": run.done_info("srgan").get("vgg_weights")}
@@ -204,7 +258,7 @@ def evaluate_run(run, prepared=None) -> dict:
     write_json(report_dir / "metrics.json", result)
     from mgm_tf.evaluation_report import write_evaluation_figures
 
-    write_evaluation_figures(run, prepared, sets, domain)
+    write_evaluation_figures(run, prepared, sets, domain, judge)
     from mgm_tf.report import write_run_report
 
     write_run_report(run, prepared)

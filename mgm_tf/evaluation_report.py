@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from mgm_tf import plots
+from mgm_tf.label_fidelity import percent
 
 KID_STAGES = {"dcgan": "DCGAN (G1)", "cgan": "MixGANMed sampler G2(z2, G1(z1), y)", "baseline_cgan": "cGAN alone"}
 
@@ -18,7 +19,24 @@ def _pm(summary, digits=3):
     return "—" if not summary else f"{summary['mean']:.{digits}f} ± {summary['std']:.{digits}f}"
 
 
-def write_evaluation_figures(run, prepared, sets: dict, domain) -> None:
+def write_disagreements(images, labels, probabilities, class_names, path, per_class: int = 6) -> bool:
+    """Per class, the synthetic images whose label the judge doubts most (lowest p(label))
+    among those it assigns to another class; one row per class. False when all agree."""
+    predicted = probabilities.argmax(axis=1)
+    chosen, titles = [], []
+    for label, name in enumerate(class_names):
+        wrong = np.flatnonzero((labels == label) & (predicted != label))
+        worst = wrong[np.argsort(probabilities[wrong, label])][:per_class]
+        chosen += worst.tolist()
+        titles += [f"{name}→{class_names[predicted[i]]} p={probabilities[i, label]:.2f}" for i in worst]
+    if not chosen:
+        return False
+    plots.save_grid(images[chosen], path, titles=titles, columns=per_class,
+                    title="labelled class → the judge's class, p(label): the worst disagreements per class")
+    return True
+
+
+def write_evaluation_figures(run, prepared, sets: dict, domain, judge=None) -> None:
     from mgm_tf.evaluate import pixel_features, to_eval_images
     from mgm_tf.metrics import memorisation
 
@@ -32,7 +50,14 @@ def write_evaluation_figures(run, prepared, sets: dict, domain) -> None:
         titles += [name] * len(chosen)
     plots.save_grid(np.concatenate(strips), report_dir / "methods_side_by_side.png", titles=titles, columns=8,
                     title="first 8 images of each method (not cherry-picked); top row: real training images")
-    images, _ = sets["MixGANMed"]
+    images, labels = sets["MixGANMed"]
+    if judge is not None:
+        from mgm_tf.label_fidelity import probabilities
+
+        exported = to_eval_images(images, prepared.channels)
+        if not write_disagreements(exported, labels, probabilities(judge, exported, prepared.channels),
+                                   prepared.class_names, report_dir / "label_disagreements.png"):
+            (report_dir / "label_disagreements.png").unlink(missing_ok=True)
     held_out = prepared.images_gan[prepared.indices("test")]
     if len(held_out):
         result = memorisation(pixel_features(real), pixel_features(images), pixel_features(held_out))
@@ -88,25 +113,12 @@ def evaluation_markdown(result: dict) -> list[str]:
              f"Feature extractors: `{result['extractors']['domain']}` (a CNN trained on this dataset's training "
              f"split — not standard FID), pixel space (64×64 grey), InceptionV3: `{result['extractors']['inception']}`"
              + (" (standard FID/KID)." if result["extractors"]["standard_fid"] else " (no standard FID in this report)."),
-             "", "### Quality, diversity and memorisation (domain features; pixel-space memorisation)", ""]
-    header = ["method", "n", "labelled", "KID ×100", "FID", "precision", "recall", "memorised (feat.)", "memorised (pixels)",
-              "NN ratio (pixels)"]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for name, row in result["rows"].items():
-        if row["status"] != "measured":
-            lines.append(f"| {name} | — | — | not run | | | | | | |")
-            continue
-        domain, pixels = row["domain"], row["pixels"]
-        kid = domain["kid"]
-        lines.append(f"| {name} | {row['num_images']} | {'yes' if row['labelled'] else 'no'} | "
-                     f"{100 * kid['mean']:.2f} ± {100 * kid['std']:.2f} | {_fmt(domain['fid'], 2)} | {domain['precision']:.2f} | "
-                     f"{domain['recall']:.2f} | {_fmt(domain.get('memorisation', {}).get('flagged_fraction'), 2)} | "
-                     f"{_fmt(pixels.get('memorisation', {}).get('flagged_fraction'), 2)} | "
-                     f"{_fmt(pixels.get('memorisation', {}).get('median_ratio'), 2)} |")
+             ""]
+    lines += _quality_table(result) + [""] + _label_table(result)
     if any("inception" in row for row in result["rows"].values()):
         lines += ["", f"InceptionV3 (`{result['extractors']['inception']}`): FID / KID×100", ""]
-        lines += [f"- {name}: FID {row['inception']['fid']:.2f}, KID×100 {100 * row['inception']['kid']['mean']:.2f}"
-                  for name, row in result["rows"].items() if "inception" in row]
+        lines += [f"- {name}: FID {row[key]['fid']:.2f}, KID×100 {100 * row[key]['kid']['mean']:.2f} ({row[key]['space']})"
+                  for name, row in result["rows"].items() for key in ("inception", "inception_hr") if key in row]
     lines += ["", "### The paper's Table 1 (final losses, parity only) and Table 2 (measured cost)", "",
               "| method | final G loss | final D loss | training time (s) | trainable parameters |", "|---|---|---|---|---|"]
     for name, row in result["rows"].items():
@@ -121,6 +133,69 @@ def evaluation_markdown(result: dict) -> list[str]:
     seeds = next(iter(result["utility"].values()), {}).get("seeds", 0)
     lines += ["", f"Means ± std over {seeds} seed(s). With few test images these numbers are coarse: "
                   "one image more or less correct moves accuracy by 1/n.", "",
-              "![methods](methods_side_by_side.png)", "![nearest pairs](nearest_pairs.png)",
+              "![methods](methods_side_by_side.png)", "![label disagreements](label_disagreements.png)", "![nearest pairs](nearest_pairs.png)",
               "![nearest distances](nearest_distances.png)", "![KID vs time](kid_vs_time.png)", ""]
+    return lines
+
+
+def _trust_lines(result: dict) -> tuple[list[str], set]:
+    """One line per feature space that cannot judge variety, and the set of those spaces."""
+    untrusted = {space for space, verdict in result.get("feature_trust", {}).items() if not verdict["trusted"]}
+    lines = [f"> **`{space}` cannot judge variety here**: {'; '.join(result['feature_trust'][space]['reasons'])}. "
+             "Its KID, precision and recall are not shown." for space in sorted(untrusted)]
+    return lines, untrusted
+
+
+def _quality_table(result: dict) -> list[str]:
+    """Diversity (pairwise SSIM, normalised-pixel distance) next to the real images' own values,
+    KID and precision/recall in each feature space that can judge, memorisation."""
+    trust_lines, untrusted = _trust_lines(result)
+    real = result.get("real_diversity") or {}
+    lines = ["### Fidelity, diversity and memorisation", ""] + trust_lines + ([""] if trust_lines else [])
+    lines += [f"Real training images: pairwise SSIM {_fmt(real.get('pairwise_ssim'), 2)}, normalised-pixel diversity "
+              f"{_fmt(real.get('pixel_diversity'), 2)}. A copy of one image repeated scores SSIM 1 and diversity 0; "
+              "precision/recall compare equal numbers of real and synthetic images (mean ± std over subsamples).", ""]
+    header = ["method", "n", "labelled", "pairwise SSIM", "pixel diversity", "KID ×100 (domain)", "P / R (domain)",
+              "P / R (pixels)", "memorised (feat. / pixels)"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, row in result["rows"].items():
+        if row["status"] != "measured":
+            lines.append(f"| {name} | — | — | not run |" + " |" * (len(header) - 4))
+            continue
+        domain, pixels, diversity = row["domain"], row["pixels"], row.get("diversity", {})
+        judged = domain["space"] not in untrusted
+        kid = f"{100 * domain['kid']['mean']:.2f} ± {100 * domain['kid']['std']:.2f}" if judged else "not judged"
+        lines.append(f"| {name} | {row['num_images']} | {'yes' if row['labelled'] else 'no'} | "
+                     f"{_fmt(diversity.get('pairwise_ssim'), 2)} | {_fmt(diversity.get('pixel_diversity'), 2)} | {kid} | "
+                     f"{_pr(domain) if judged else 'not judged'} | {_pr(pixels)} | "
+                     f"{_fmt(domain.get('memorisation', {}).get('flagged_fraction'), 2)} / "
+                     f"{_fmt(pixels.get('memorisation', {}).get('flagged_fraction'), 2)} |")
+    return lines
+
+
+def _pr(space: dict) -> str:
+    precision, recall = space["precision"], space["recall"]
+    if isinstance(precision, dict):
+        return f"{precision['mean']:.2f}±{precision['std']:.2f} / {recall['mean']:.2f}±{recall['std']:.2f}"
+    return f"{precision:.2f} / {recall:.2f}"
+
+
+def _label_table(result: dict) -> list[str]:
+    """Label agreement per labelled row and class, with the judge's accuracy on held-out real
+    images (the ceiling) in the first row."""
+    names = result["class_names"]
+    lines = ["### Label fidelity", "",
+             f"The judge (`{result.get('label_judge', '?')}`, trained on the real training split) predicts the class of "
+             "every labelled synthetic image; agreement is the share whose prediction equals the label. The first row is "
+             "the same judge on held-out real images: synthetic labels cannot be checked more reliably than that.", ""]
+    header = ["set", "n", "agreement"] + [f"{name}" for name in names]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    entries = [("held-out real images (ceiling)", result.get("label_ceiling"))]
+    entries += [(name, row.get("labels")) for name, row in result["rows"].items() if row.get("labels")]
+    for name, summary in entries:
+        if not summary:
+            lines.append(f"| {name} | — | no held-out images |" + " |" * len(names))
+            continue
+        cells = [percent(summary["per_class"][c]["agreement"]) + f" of {summary['per_class'][c]['n']}" for c in names]
+        lines.append(f"| {name} | {summary['n']} | {percent(summary['agreement'])} | " + " | ".join(cells) + " |")
     return lines

@@ -41,6 +41,12 @@ def build_inception(weights: str | None = "imagenet") -> Extractor:
     return Extractor(name, weights is not None, model, 299, "inception")
 
 
+# BatchNorm momentum 0.9: with Keras' 0.99 the moving statistics of a few hundred steps (every
+# dataset here is small) lagged the weights; on the two-class fixture the judge then ranked held-out
+# images perfectly (AUC 1.0) yet called a third of them wrong (accuracy 0.67); with 0.9, 1.00.
+CLASSIFIER_BN_MOMENTUM = 0.9
+
+
 def build_classifier(num_classes: int, image_size: int = 64, width: int = 32, name: str = "domain_cnn") -> keras.Model:
     """The small CNN used as domain feature extractor and as the downstream-utility classifier:
     three conv blocks (conv-BN-ReLU ×2, max-pool), global average pooling → 4·width features,
@@ -50,7 +56,7 @@ def build_classifier(num_classes: int, image_size: int = 64, width: int = 32, na
     for multiple in (1, 2, 4):
         for _ in range(2):
             hidden = keras.layers.Conv2D(width * multiple, 3, padding="same", use_bias=False)(hidden)
-            hidden = keras.layers.ReLU()(keras.layers.BatchNormalization()(hidden))
+            hidden = keras.layers.ReLU()(keras.layers.BatchNormalization(momentum=CLASSIFIER_BN_MOMENTUM)(hidden))
         hidden = keras.layers.MaxPooling2D()(hidden)
     features = keras.layers.GlobalAveragePooling2D(name="features")(hidden)
     output = keras.layers.Dense(num_classes, activation="softmax", dtype="float32",
@@ -59,8 +65,12 @@ def build_classifier(num_classes: int, image_size: int = 64, width: int = 32, na
 
 
 def to_unit_range(images: np.ndarray, size: int) -> np.ndarray:
-    """uint8 (N, H, W, 1|3) → float32 (N, size, size, 3) in [0, 1] (area resize, grey repeated)."""
-    tensor = tf.image.resize(tf.cast(images, tf.float32) / 255.0, (size, size), method="area", antialias=True)
+    """uint8 (N, H, W, 1|3) → float32 (N, size, size, 3) in [0, 1], grey repeated. Bilinear with
+    antialiasing, as the reference FID code resizes to 299 (area resizing blocks pixels when it
+    upsamples, which shifts InceptionV3 features)."""
+    tensor = tf.cast(images, tf.float32) / 255.0
+    if tensor.shape[1] != size or tensor.shape[2] != size:
+        tensor = tf.image.resize(tensor, (size, size), method="bilinear", antialias=True)
     if tensor.shape[-1] == 1:
         tensor = tf.repeat(tensor, 3, axis=-1)
     return tensor.numpy()

@@ -20,7 +20,12 @@ def _summary(values: np.ndarray) -> dict:
 
 def super_resolution_quality(generator, prepared, split: str = "test", batch_size: int = 8) -> dict:
     """PSNR/SSIM of SR(LR) and of bicubic(LR) against the real HR image, on held-out real
-    images (LR = antialiased bicubic 256→64, as in training)."""
+    images (LR = antialiased bicubic 256→64, as in training). The SRGAN trained on the training
+    split, so measuring it there would flatter it: that split is refused."""
+    if split not in ("test", "val"):
+        raise ValueError(f"super-resolution is measured on held-out images only ('test' or 'val'), got {split!r}")
+    if not len(prepared.indices(split)):
+        raise ValueError(f"dataset {prepared.name} has no {split!r} images to measure super-resolution on")
     from mgm_tf import inputs
     from mgm_tf.synthesis import to_uint8
 
@@ -113,6 +118,42 @@ def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> dict:
     return {"precision": precision, "recall": recall, "k": k}
 
 
+def balanced_precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3, repeats: int = 5, seed: int = 0) -> dict:
+    """Precision/recall with equal real and synthetic sample sizes: the larger set is subsampled
+    to the smaller one's size, `repeats` times, and mean ± std are returned. With unequal sizes
+    the k-NN radii of the larger set shrink and the smaller set's grow, which inflates recall
+    (few fakes with wide balls cover many reals) or precision."""
+    size = min(len(real), len(fake))
+    k = max(1, min(k, size - 1))
+    rng = np.random.default_rng(seed)
+    runs = []
+    for _ in range(repeats if len(real) != len(fake) else 1):
+        real_sample = real[np.sort(rng.choice(len(real), size, replace=False))]
+        fake_sample = fake[np.sort(rng.choice(len(fake), size, replace=False))]
+        runs.append(precision_recall(real_sample, fake_sample, k))
+    return {"precision": _summary(np.array([r["precision"] for r in runs])),
+            "recall": _summary(np.array([r["recall"] for r in runs])), "k": k, "sample_size": size,
+            "repeats": len(runs)}
+
+
+def feature_trust(real_features: np.ndarray, num_training_images: int | None = None, min_images: int = 100,
+                  min_spread: float = 0.05) -> dict:
+    """Whether a feature space can judge variety at all. A domain CNN trained on few images, or
+    one that maps every real image to nearly one point (median real-vs-real distance below
+    `min_spread` × the median feature norm), cannot tell copies from variety; its numbers are
+    then reported as not judged rather than printed as if they meant something."""
+    reasons = []
+    if num_training_images is not None and num_training_images < min_images:
+        reasons.append(f"trained on {num_training_images} real images (< {min_images})")
+    distances = pairwise_distances(real_features, real_features)
+    off_diagonal = distances[~np.eye(len(distances), dtype=bool)]
+    norm = float(np.median(np.linalg.norm(real_features, axis=1))) if len(real_features) else 0.0
+    spread = float(np.median(off_diagonal) / max(norm, 1e-12)) if len(off_diagonal) else 0.0
+    if spread < min_spread:
+        reasons.append(f"real-vs-real feature distances collapse (median {spread:.3f} of the feature norm)")
+    return {"trusted": not reasons, "reasons": reasons, "spread": spread}
+
+
 def memorisation(train: np.ndarray, synthetic: np.ndarray, held_out: np.ndarray, quantile: float = 0.05,
                  margin: float = 0.5) -> dict:
     """Copies of training images among the synthetic ones.
@@ -134,3 +175,47 @@ def memorisation(train: np.ndarray, synthetic: np.ndarray, held_out: np.ndarray,
             "flagged": flagged.tolist(), "nearest_train": nearest.tolist(),
             "synthetic_nearest": synthetic_nearest.tolist(), "held_out_nearest": held_out_nearest.tolist(),
             "median_ratio": float(np.median(synthetic_nearest) / max(np.median(held_out_nearest), 1e-12))}
+
+
+def _grey64(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, H, W, 1|3) → float32 (N, 64, 64) grey in [0, 255] (channel mean, antialiased resize)."""
+    tensor = tf.convert_to_tensor(np.asarray(images), tf.float32)
+    tensor = tf.reduce_mean(tensor, axis=-1, keepdims=True)
+    if tensor.shape[1] != 64:
+        tensor = tf.image.resize(tensor, (64, 64), method="bilinear", antialias=True)
+    return tensor.numpy()[..., 0]
+
+
+def _pair_indices(count: int, max_pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    first, second = np.triu_indices(count, k=1)
+    if len(first) > max_pairs:
+        chosen = np.random.default_rng(seed).choice(len(first), max_pairs, replace=False)
+        first, second = first[chosen], second[chosen]
+    return first, second
+
+
+def pairwise_ssim(images: np.ndarray, max_pairs: int = 2000, seed: int = 0) -> float:
+    """Mean SSIM over pairs of distinct images (64 px grey). High means the set repeats itself:
+    forty copies of one image give 1.0; the 16 demo X-rays give about 0.2."""
+    if len(images) < 2:
+        raise ValueError(f"pairwise SSIM needs at least 2 images, got {len(images)}")
+    grey = _grey64(images)[..., None]
+    first, second = _pair_indices(len(grey), max_pairs, seed)
+    return float(tf.reduce_mean(tf.image.ssim(grey[first], grey[second], max_val=255.0)).numpy())
+
+
+def normalised_pixel_diversity(images: np.ndarray, max_pairs: int = 2000, seed: int = 0) -> float:
+    """Mean pairwise RMS distance of intensity-normalised images (64 px grey, each image to zero
+    mean and unit variance): brightness and contrast changes do not count as variety, different
+    content does. 0 for copies of one image, √2 for uncorrelated images."""
+    if len(images) < 2:
+        raise ValueError(f"pixel diversity needs at least 2 images, got {len(images)}")
+    grey = _grey64(images).reshape(len(images), -1).astype(np.float64)
+    grey = (grey - grey.mean(axis=1, keepdims=True)) / np.maximum(grey.std(axis=1, keepdims=True), 1e-6)
+    first, second = _pair_indices(len(grey), max_pairs, seed)
+    return float(np.sqrt(((grey[first] - grey[second]) ** 2).mean(axis=1)).mean())
+
+
+def diversity(images: np.ndarray) -> dict:
+    """The two diversity measures the report shows for every set of images."""
+    return {"pairwise_ssim": pairwise_ssim(images), "pixel_diversity": normalised_pixel_diversity(images)}

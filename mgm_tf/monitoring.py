@@ -6,16 +6,13 @@ import numpy as np
 
 from mgm_tf import features
 from mgm_tf.callbacks import KIDMonitor
+from mgm_tf.label_fidelity import load_judge
 
 
 def load_domain_extractor(run, prepared):
     """The trained domain extractor, or None when the extractor stage has not run."""
-    weights = run.path / "extractor" / "domain.weights.h5"
-    if not weights.exists():
-        return None
-    model = features.build_classifier(prepared.num_classes)
-    model.load_weights(str(weights))
-    return features.domain_extractor(model, prepared.name)
+    model = load_judge(run, prepared.num_classes)
+    return None if model is None else features.domain_extractor(model, prepared.name)
 
 
 def kid_callbacks(run, prepared, stage_config, stage_dir, sample_fn) -> list:

@@ -167,8 +167,9 @@ def show_evaluation(run) -> None:
         print("no metrics yet: run the evaluation first")
         return
     show_markdown("\n".join(line for line in evaluation_markdown(metrics) if not line.startswith("![")))
-    show(*(run.path / "report" / name for name in ("methods_side_by_side.png", "nearest_pairs.png",
-                                                     "nearest_distances.png", "kid_vs_time.png")))
+    names = ("methods_side_by_side.png", "label_disagreements.png", "nearest_pairs.png", "nearest_distances.png",
+             "kid_vs_time.png")
+    show(*(run.path / "report" / name for name in names if (run.path / "report" / name).exists()))
 
 
 def paper_tables(run_paths) -> list[dict]:

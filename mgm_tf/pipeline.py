@@ -4,6 +4,7 @@ interruption, and refuses with a clear message when an earlier stage it needs is
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -123,12 +124,26 @@ def run_pipeline(run: Run, stages=None, strategy=None) -> dict:
             print(f"[{stage}] already complete — skipped")
             continue
         run.require(stage)
+        seed_everything(run.config.seed, stage)
         start = time.perf_counter()
         info = stage_function(stage)(run, prepared, strategy)
         timings[stage] = time.perf_counter() - start
         run.mark_done(stage, {**info, "wall_seconds": timings[stage], "policy": policy, "cpu_kernels": kernels})
         print(f"[{stage}] done in {timings[stage]:.1f} s")
     return timings
+
+
+def stage_seed(seed: int, stage: str) -> int:
+    """A seed per (run seed, stage): a stage's networks start from the same weights whether it
+    runs in a full pipeline, alone (`train --stage`) or again after a crash."""
+    return int(hashlib.sha256(f"{seed}:{stage}".encode()).hexdigest()[:8], 16)
+
+
+def seed_everything(seed: int, stage: str) -> None:
+    """Python's, NumPy's and Keras/TensorFlow's global generators, before a stage builds anything."""
+    import keras
+
+    keras.utils.set_random_seed(stage_seed(seed, stage))
 
 
 def stage_function(stage: str):

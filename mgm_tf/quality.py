@@ -84,20 +84,23 @@ def rank_normalise(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
 
 
 def select(score_table: np.ndarray, labels: np.ndarray, keep_fraction: float = 0.2,
-           ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+           ids: np.ndarray | None = None, eligible: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Combined score per image (mean of the three within-class ranks) and a boolean mask of
-    the kept images: round(keep_fraction × n) per class (at least one), best first, ties by id."""
+    the kept images: round(keep_fraction × n) per class (at least one), best first, ties by id.
+    Only `eligible` images are kept (all by default); a class with fewer eligible images than
+    its quota keeps all of them, so a quota is never filled with ineligible ones."""
     if not 0.0 < keep_fraction <= 1.0:
         raise ValueError(f"keep_fraction must be in (0, 1], got {keep_fraction}")
     labels = np.asarray(labels)
     ids = np.arange(len(labels)) if ids is None else np.asarray(ids)
     combined = np.zeros(len(labels))
     keep = np.zeros(len(labels), bool)
+    eligible = np.ones(len(labels), bool) if eligible is None else np.asarray(eligible, bool)
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         ranks = [rank_normalise(score_table[members, column], ids[members]) for column in range(3)]
         combined[members] = np.mean(ranks, axis=0)
         count = max(1, int(np.floor(keep_fraction * len(members) + 0.5)))
         best_first = members[np.lexsort((ids[members], -combined[members]))]
-        keep[best_first[:count]] = True
+        keep[best_first[eligible[best_first]][:count]] = True
     return combined, keep

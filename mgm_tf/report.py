@@ -21,7 +21,10 @@ def stage_rows(run, all_stages: bool = False) -> list[dict]:
         if not info:
             continue
         parameters = info.get("parameters", {})
-        rows.append({"stage": stage, "epochs": info.get("epochs", 0), "train_seconds": info.get("train_seconds", 0.0),
+        epochs = info.get("epochs", 0)
+        if info.get("steps_per_epoch"):
+            epochs = f"{epochs} × {info['steps_per_epoch']} steps"
+        rows.append({"stage": stage, "epochs": epochs, "train_seconds": info.get("train_seconds", 0.0),
                      "g_loss": info.get("final", {}).get("g_loss", float("nan")),
                      "d_loss": info.get("final", {}).get("d_loss", float("nan")),
                      "g_params": parameters.get("generator", {}).get("trainable", 0),
@@ -64,6 +67,41 @@ def _figures(run, prepared, report_dir: Path) -> list[str]:
     return lines
 
 
+def export_check_lines(measured: dict) -> list[str]:
+    """report.md's verdict on the exported dataset, every number next to its real reference."""
+    from mgm_tf.label_fidelity import describe
+
+    diversity, real, pixels = measured["diversity"], measured["real_diversity"], measured["pixels"]
+    lines = ["## The exported dataset, measured", "",
+             "| measure | synthetic | real training images | what good looks like |", "|---|---|---|---|",
+             f"| mean pairwise SSIM (64 px grey) | {diversity['pairwise_ssim']:.2f} | {real['pairwise_ssim']:.2f} | "
+             "at most 0.2 above real (1.0: one image repeated) |",
+             f"| normalised-pixel diversity | {diversity['pixel_diversity']:.2f} | {real['pixel_diversity']:.2f} | "
+             "at least half the real value (0: copies) |",
+             f"| precision / recall (pixels, equal sizes) | {pixels['precision']['mean']:.2f} / "
+             f"{pixels['recall']['mean']:.2f} | — | precision > 0: images lie near real ones (noise scores 0); "
+             "recall > 0: they cover some real images |"]
+    memorised = pixels.get("memorisation")
+    if memorised:
+        lines.append(f"| memorised share (pixels) | {memorised['flagged_fraction']:.2f} | — | 0: no near-copy of a "
+                     "training image |")
+    lines.append("")
+    if "labels" in measured:
+        ceiling = measured.get("label_ceiling")
+        lines.append(f"Label agreement of the exported images with the label judge: {describe(measured['labels'])}"
+                     + (f"; the same judge on held-out real images: {describe(ceiling)}." if ceiling else "."))
+    verdict = measured.get("judge")
+    if verdict and not verdict["trusted"]:
+        lines.append(f"**The label judge cannot check these labels** ({verdict['reason']}): the labels come from the "
+                     "generators' conditioning alone and no image was drawn or dropped by the judge. Its agreement "
+                     "numbers above mean little.")
+    if memorised and memorised["flagged"]:
+        lines.append(f"**{len(memorised['flagged'])} exported image(s) are near-copies of training images** (closer to "
+                     "one than held-out real images come): check `report/nearest_pairs.png` after `evaluate`, and do not "
+                     "share them as synthetic.")
+    return lines
+
+
 def write_run_report(run, prepared) -> Path:
     report_dir = run.path / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -86,7 +124,9 @@ def write_run_report(run, prepared) -> Path:
     lines += ["", f"Trainable parameters of all trained networks: **{total:,}** (the paper claims 0.67 M for the "
               f"whole model; its §3.7 discriminator alone has 678,337 with 4×4 kernels).", ""]
     evaluation = run.done_info("srgan").get("evaluation")
-    if evaluation:
+    if evaluation and evaluation.get("status"):
+        lines += ["## Super-resolution", f"PSNR/SSIM {evaluation['status']}.", ""]
+    elif evaluation:
         lines += [f"## Super-resolution on {evaluation['num_images']} held-out real images ({evaluation['split']} split)",
                   f"VGG19 weights for the perceptual loss: {run.done_info('srgan').get('vgg_weights')}.", ""]
         lines += _table(["method", "PSNR (dB)", "SSIM"],
@@ -98,6 +138,13 @@ def write_run_report(run, prepared) -> Path:
         lines += ["", f"## Quality filter: kept {run.config.filter.keep_fraction:.0%} of "
                       f"{run.config.filter.candidates_per_class} candidates per class: {selected}", "",
                   "![scores](../filter/scores.png)", "![best and worst](../filter/best_and_worst.png)"]
+    if (run.path / "synthetic" / "manifest.csv").exists():
+        from mgm_tf.data import write_json
+        from mgm_tf.evaluate import measure_export
+
+        measured = measure_export(run, prepared)
+        write_json(report_dir / "export_check.json", measured)
+        lines += [""] + export_check_lines(measured)
     lines += ["", "## Figures", ""] + _figures(run, prepared, report_dir)
     lines += ["", "Synthetic images are in `synthetic/<class>/`, listed in `synthetic/manifest.csv`; each PNG is "
                   "marked synthetic in its text chunks. Losses say nothing about image quality."]

@@ -48,16 +48,21 @@ def _number(text):
 
 
 def fit_stage(trainer, dataset, stage_dir, epochs: int, preview_fn, sample_every: int, tensorboard: bool,
-              label: str, extra_callbacks=()) -> dict:
-    """fit with the standard callbacks; raises if the divergence guard stopped training."""
+              label: str, extra_callbacks=(), steps_per_epoch: int | None = None) -> dict:
+    """fit with the standard callbacks; raises if the divergence guard stopped training.
+    With steps_per_epoch, the dataset repeats and an epoch is that many steps: a 12-image set
+    gives one step per pass, and per-epoch work (logging, backups, KID) would dominate."""
     callbacks, guard = stage_callbacks(stage_dir, epochs, preview_fn, sample_every, tensorboard, label)
     callbacks += list(extra_callbacks)
-    trainer.fit(dataset, epochs=epochs, verbose=0, callbacks=callbacks, shuffle=False)
+    if steps_per_epoch:
+        dataset = dataset.repeat()
+    trainer.fit(dataset, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0, callbacks=callbacks, shuffle=False)
     if guard.failure:
         raise RuntimeError(f"{stage_dir.name}: {guard.failure}")
     history = read_history(stage_dir / "history.csv")
     final = {key: values[-1] for key, values in history.items() if key not in ("epoch", "seconds") and values}
-    return {"epochs": epochs, "train_seconds": float(sum(history.get("seconds", []))), "final": final}
+    return {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "train_seconds": float(sum(history.get("seconds", []))),
+            "final": final}
 
 
 def save_networks(stage_dir, stage_config, networks: dict) -> dict:
@@ -100,27 +105,48 @@ def fixed_noise(seed: int, count: int, latent_dim: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((count, latent_dim)).astype(np.float32)
 
 
-def stage_dcgan(run, prepared, strategy=None) -> dict:
-    """Stage 1 (§3.2): unconditional DCGAN on all training images of the dataset."""
-    stage_config, stage_dir = run.config.dcgan, run.stage_dir("dcgan")
+def g1_classes(run, num_classes: int):
+    """The number of classes G1 is conditioned on: None (the paper's unconditional §3.2 DCGAN)
+    unless synthesis.conditioning is "conditional_g1", a named deviation (DESIGN.md)."""
+    return num_classes if run.config.synthesis.conditioning == "conditional_g1" else None
+
+
+def train_dcgan(run, prepared, strategy, stage_name: str, num_classes, label: str) -> dict:
+    """A DCGAN G(z) — or, with num_classes, G(z, y) — with stage 1's settings, into <run>/<stage_name>/."""
+    stage_config, stage_dir = run.config.dcgan, run.stage_dir(stage_name)
     with _scope(strategy):
-        generator, discriminator = build_dcgan(stage_config)
+        generator, discriminator = build_dcgan(stage_config, num_classes)
         trainer = training.DCGANTrainer(generator, discriminator, stage_config.latent_dim, run.config.seed,
-                                        diff_augment=use_diff_augment(stage_config, prepared))
+                                        diff_augment=use_diff_augment(stage_config, prepared),
+                                        mode_seeking=stage_config.mode_seeking)
         _compile(trainer, stage_config, run)
     dataset = inputs.gan_dataset(prepared, "train", stage_config.batch_size, run.config.seed, stage_config.balanced,
-                                 labels=False)
+                                 labels=bool(num_classes))
     noise = fixed_noise(run.config.seed, 16, stage_config.latent_dim)
+    preview_labels = class_cycle(num_classes, 16) if num_classes else None
     monitor_seeds = np.arange(stage_config.kid_samples) + 10_000
+    monitor_labels = class_cycle(num_classes, stage_config.kid_samples) if num_classes else None
+
+    def preview():
+        return generator([noise, preview_labels] if num_classes else noise, training=False)
 
     def sample():
-        return synthesis.unconditional_samples(generator, monitor_seeds, stage_config.latent_dim, label="")
+        return synthesis.unconditional_samples(generator, monitor_seeds, stage_config.latent_dim,
+                                               labels=monitor_labels, label="")
 
-    info = fit_stage(trainer, dataset, stage_dir, stage_config.epochs, lambda: generator(noise, training=False),
-                     stage_config.sample_every, run.config.tensorboard, "stage 1/4: DCGAN",
-                     extra_callbacks=kid_callbacks(run, prepared, stage_config, stage_dir, sample))
+    info = fit_stage(trainer, dataset, stage_dir, stage_config.epochs, preview, stage_config.sample_every,
+                     run.config.tensorboard, label,
+                     extra_callbacks=kid_callbacks(run, prepared, stage_config, stage_dir, sample),
+                     steps_per_epoch=stage_config.steps_per_epoch)
     info["parameters"] = save_networks(stage_dir, stage_config, {"generator": generator, "discriminator": discriminator})
     return info
+
+
+def stage_dcgan(run, prepared, strategy=None) -> dict:
+    """Stage 1 (§3.2): unconditional DCGAN on all training images of the dataset."""
+    classes = g1_classes(run, prepared.num_classes)
+    label = "stage 1/4: DCGAN" + (" (class-conditional G1: a deviation from §3.2)" if classes else "")
+    return train_dcgan(run, prepared, strategy, "dcgan", classes, label)
 
 
 def preview_batch(prepared, count: int = 8):
@@ -139,7 +165,10 @@ def _conditional_trainer(run, prepared, strategy):
     with _scope(strategy):
         generator, discriminator = build_conditional(stage_config, prepared.num_classes)
         trainer = training.ConditionalRefinementTrainer(generator, discriminator, stage_config.latent_dim, run.config.seed,
-                                                        diff_augment=use_diff_augment(stage_config, prepared))
+                                                        degrade_min_size=stage_config.degrade_min_size,
+                                                        degrade_noise=stage_config.degrade_noise,
+                                                        diff_augment=use_diff_augment(stage_config, prepared),
+                                                        mode_seeking=stage_config.mode_seeking)
         _compile(trainer, stage_config, run)
     return trainer
 
@@ -152,7 +181,8 @@ def stage_cgan(run, prepared, strategy=None) -> dict:
     stage_config, stage_dir = run.config.cgan, run.stage_dir("cgan")
     trainer = _conditional_trainer(run, prepared, strategy)
     images, labels = preview_batch(prepared)
-    condition = np.asarray(training.degrade(images, keras.random.SeedGenerator(run.config.seed)))
+    condition = np.asarray(training.degrade(images, keras.random.SeedGenerator(run.config.seed),
+                                            stage_config.degrade_min_size, stage_config.degrade_noise))
     noise = fixed_noise(run.config.seed + 1, len(images), stage_config.latent_dim)
     extra = [labels] if stage_config.label_conditioned else []
 
@@ -162,7 +192,8 @@ def stage_cgan(run, prepared, strategy=None) -> dict:
     dataset = inputs.gan_dataset(prepared, "train", stage_config.batch_size, run.config.seed, stage_config.balanced)
     info = fit_stage(trainer, dataset, stage_dir, stage_config.epochs, preview, stage_config.sample_every,
                      run.config.tensorboard, "stage 2/4: conditional refinement GAN (top row: c = degrade(x))",
-                     extra_callbacks=_pipeline_kid(run, prepared, trainer.generator))
+                     extra_callbacks=_pipeline_kid(run, prepared, trainer.generator),
+                     steps_per_epoch=stage_config.steps_per_epoch)
     info["parameters"] = save_networks(stage_dir, stage_config, {"generator": trainer.generator,
                                                                  "discriminator": trainer.discriminator})
     if stage_config.finetune_epochs_per_class:
@@ -175,8 +206,7 @@ def _pipeline_kid(run, prepared, conditional_generator) -> list:
     stage_config = run.config.cgan
     if not (run.path / "dcgan" / "generator.weights.h5").exists():
         return []
-    dcgan_generator, _ = build_dcgan(run.config.dcgan)
-    dcgan_generator.load_weights(str(run.path / "dcgan" / "generator.weights.h5"))
+    dcgan_generator = load_dcgan_generator(run, prepared.num_classes)
     labels = class_cycle(prepared.num_classes, stage_config.kid_samples)
     seeds = np.arange(stage_config.kid_samples) + 10_000
 
@@ -206,10 +236,16 @@ def finetune_per_class(run, prepared, strategy) -> list[str]:
     return done
 
 
+def load_dcgan_generator(run, num_classes: int):
+    """G1 with its trained weights (class-conditional when the run was made so)."""
+    generator, _ = build_dcgan(run.config.dcgan, g1_classes(run, num_classes))
+    generator.load_weights(str(run.path / "dcgan" / "generator.weights.h5"))
+    return generator
+
+
 def load_generators(run, class_names):
     """G1 and G2 with their trained weights, plus per-class fine-tuned G2s where present."""
-    dcgan_generator, _ = build_dcgan(run.config.dcgan)
-    dcgan_generator.load_weights(str(run.path / "dcgan" / "generator.weights.h5"))
+    dcgan_generator = load_dcgan_generator(run, len(class_names))
     conditional_generator, _ = build_conditional(run.config.cgan, len(class_names))
     conditional_generator.load_weights(str(run.path / "cgan" / "generator.weights.h5"))
     per_class = {}
@@ -258,8 +294,8 @@ def stage_srgan(run, prepared, strategy=None) -> dict:
                                         stage_config.perceptual_weight, seed=run.config.seed)
         _compile(trainer, stage_config, run)
     dataset = inputs.sr_dataset(prepared, "train", stage_config.batch_size, stage_config.crop, seed=run.config.seed)
-    held_out = "test" if len(prepared.indices("test")) else "train"
-    low, _ = next(iter(inputs.sr_dataset(prepared, held_out, batch_size=4, full_images=True)))
+    held_out = "test" if len(prepared.indices("test")) else None
+    low, _ = next(iter(inputs.sr_dataset(prepared, held_out or "train", batch_size=4, full_images=True)))
 
     def preview():
         upscaled = tf.image.resize(low, (256, 256), method="bicubic")
@@ -269,6 +305,8 @@ def stage_srgan(run, prepared, strategy=None) -> dict:
                      run.config.tensorboard, "stage 4/4: SRGAN x4 on real images (top row: bicubic)")
     info["parameters"] = save_networks(stage_dir, stage_config, {"generator": generator, "discriminator": discriminator})
     info["vgg_weights"] = vgg_used
-    info["evaluation"] = metrics.super_resolution_quality(generator, prepared, held_out)
+    info["evaluation"] = (metrics.super_resolution_quality(generator, prepared, held_out) if held_out else
+                          {"split": "test", "num_images": 0,
+                           "status": "not measured: the dataset has no held-out images (training images would flatter it)"})
     write_json(stage_dir / "evaluation.json", info["evaluation"])
     return info

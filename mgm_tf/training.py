@@ -48,9 +48,10 @@ class GANTrainer(keras.Model):
     tracked = ("d_loss", "g_loss")
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int = 100, seed: int = 0,
-                 diff_augment: bool = False, **kwargs):
+                 diff_augment: bool = False, mode_seeking: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.diff_augment = diff_augment
+        self.mode_seeking = float(mode_seeking)
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = latent_dim
@@ -89,23 +90,33 @@ class GANTrainer(keras.Model):
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def augmented(self, inputs):
-        """DiffAugment on what D sees; image and condition of a pair get the same transform."""
+        """DiffAugment on what D sees. The images of a pair (x or G(.), and c) get the same random
+        transform, each computed with its own statistics (`augment.diff_augment_together`)."""
         if not self.diff_augment:
             return inputs
-        items = inputs if isinstance(inputs, list) else [inputs]
+        items = list(inputs) if isinstance(inputs, list) else [inputs]
         images = [index for index, item in enumerate(items) if len(item.shape) == 4]
-        joined = augment.diff_augment(ops.concatenate([items[i] for i in images], axis=-1), self.seed_generator)
-        parts = ops.split(joined, len(images), axis=-1)
-        items = list(items)
-        for index, part in zip(images, parts):
-            items[index] = part
+        for index, augmented in zip(images, augment.diff_augment_together([items[i] for i in images],
+                                                                           self.seed_generator)):
+            items[index] = augmented
         return items if isinstance(inputs, list) else items[0]
 
-    def adversarial_step(self, real_inputs, fake_inputs_fn, extra_generator_loss=None):
-        """One simultaneous update. fake_inputs_fn(fake) builds the discriminator's fake inputs;
-        extra_generator_loss(fake) adds terms (content, perceptual) and returns (total, dict)."""
+    def mode_seeking_term(self, fake, noise):
+        """Mode-seeking regularisation (Mao et al., CVPR 2019, "MSGAN"): 1 / (ratio + ε), where the
+        ratio is how far apart two halves of the batch's images are per unit distance of their
+        noise. A generator that maps different z to one image (mode collapse, the 12-image demo's
+        failure) pays for it; 0 when the weight is 0."""
+        half = ops.shape(fake)[0] // 2
+        image_distance = ops.mean(ops.abs(fake[:half] - fake[half:2 * half]))
+        noise_distance = ops.mean(ops.abs(noise[:half] - noise[half:2 * half]))
+        return 1.0 / (image_distance / noise_distance + 1e-5)
+
+    def adversarial_step(self, real_inputs, generate, fake_inputs_fn, extra_generator_loss=None):
+        """One simultaneous update. generate() runs the generator (inside the tapes);
+        fake_inputs_fn(fake) builds the discriminator's fake inputs; extra_generator_loss(fake,
+        g_loss) adds terms (content, perceptual, mode seeking) and returns (total, dict)."""
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = self.generate_for_training()
+            fake = generate()
             real_logits = self.discriminator(self.augmented(real_inputs), training=True)
             fake_logits = self.discriminator(self.augmented(fake_inputs_fn(fake)), training=True)
             d_loss = losses.discriminator_loss(real_logits, fake_logits)
@@ -118,6 +129,12 @@ class GANTrainer(keras.Model):
         self.apply(self.d_optimizer, d_tape, d_scaled, self.discriminator.trainable_variables)
         self.apply(self.g_optimizer, g_tape, g_scaled, self.generator.trainable_variables)
         return self.report(d_loss=d_loss, g_loss=g_loss, **extras)
+
+    def with_mode_seeking(self, noise):
+        """extra_generator_loss adding the weighted mode-seeking term (None when its weight is 0)."""
+        if not self.mode_seeking:
+            return None
+        return lambda fake, g_loss: (g_loss + self.mode_seeking * self.mode_seeking_term(fake, noise), {})
 
 
 class DCGANTrainer(GANTrainer):
@@ -132,15 +149,19 @@ class DCGANTrainer(GANTrainer):
 
     def train_step(self, data):
         images, labels = unpack(data)
-        self._batch = (ops.shape(images)[0], labels)
-        real = [images, labels] if self.conditional else images
-        fake_inputs = (lambda fake: [fake, labels]) if self.conditional else (lambda fake: fake)
-        return self.adversarial_step(real, fake_inputs)
+        noise = self.noise(ops.shape(images)[0])
+        if self.conditional:
+            real, generator_inputs = [images, labels], [noise, labels]
+        else:
+            real, generator_inputs = images, noise
 
-    def generate_for_training(self):
-        batch_size, labels = self._batch
-        inputs = [self.noise(batch_size), labels] if self.conditional else self.noise(batch_size)
-        return self.generator(inputs, training=True)
+        def generate():
+            return self.generator(generator_inputs, training=True)
+
+        def fake_inputs(fake):
+            return [fake, labels] if self.conditional else fake
+
+        return self.adversarial_step(real, generate, fake_inputs, self.with_mode_seeking(noise))
 
 
 def degrade(images, seed_generator, min_size: int = 16, noise_std: float = 0.05, jitter: float = 0.1):
@@ -148,6 +169,9 @@ def degrade(images, seed_generator, min_size: int = 16, noise_std: float = 0.05,
     back), additive Gaussian noise and brightness/contrast jitter — the kind of softness and
     artefacts a 64×64 DCGAN sample has, so G2 learns to refine G1's outputs (DESIGN.md)."""
     size = images.shape[1]
+    if min_size < 1 or size % min_size or size % min(size, 2 * min_size):
+        raise ValueError(f"degrade_min_size must divide the image size {size} (as must twice it, up to {size}), "
+                         f"got {min_size}")
     batch = ops.shape(images)[0]
 
     def down_up(low_size):  # box-filter downsample (average pooling: XLA-friendly), bilinear back up
@@ -166,24 +190,27 @@ def degrade(images, seed_generator, min_size: int = 16, noise_std: float = 0.05,
 class ConditionalRefinementTrainer(GANTrainer):
     """Stage 2 (§3.3, §3.6, §3.7): G2(z, c, y) learns x from c = degrade(x); D judges (x, c, y)."""
 
-    def __init__(self, generator, discriminator, latent_dim: int = 100, seed: int = 0, **kwargs):
+    def __init__(self, generator, discriminator, latent_dim: int = 100, seed: int = 0, degrade_min_size: int = 16,
+                 degrade_noise: float = 0.05, **kwargs):
         super().__init__(generator, discriminator, latent_dim, seed, **kwargs)
         self.labelled = len(generator.inputs) > 2
+        self.degrade_min_size = degrade_min_size
+        self.degrade_noise = degrade_noise
 
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)
 
     def train_step(self, data):
         images, labels = unpack(data)
-        condition = degrade(images, self.seed_generator)
-        self._batch = (ops.shape(images)[0], condition, labels)
+        condition = degrade(images, self.seed_generator, self.degrade_min_size, self.degrade_noise)
+        noise = self.noise(ops.shape(images)[0])
         extra = [labels] if self.labelled else []
-        return self.adversarial_step([images, condition] + extra, lambda fake: [fake, condition] + extra)
 
-    def generate_for_training(self):
-        batch_size, condition, labels = self._batch
-        extra = [labels] if self.labelled else []
-        return self.generator([self.noise(batch_size), condition] + extra, training=True)
+        def generate():
+            return self.generator([noise, condition] + extra, training=True)
+
+        return self.adversarial_step([images, condition] + extra, generate, lambda fake: [fake, condition] + extra,
+                                     self.with_mode_seeking(noise))
 
 
 class SRGANTrainer(GANTrainer):
@@ -207,7 +234,6 @@ class SRGANTrainer(GANTrainer):
 
     def train_step(self, data):
         low, high = data[0], data[1]
-        self._low = low
 
         def generator_terms(fake, adversarial):
             content = losses.mean_squared_error(high, fake)
@@ -215,7 +241,5 @@ class SRGANTrainer(GANTrainer):
             total = adversarial + self.content_weight * content + self.perceptual_weight * perceptual
             return total, {"adversarial": adversarial, "content": content, "perceptual": perceptual}
 
-        return self.adversarial_step(high, lambda fake: fake, generator_terms)
-
-    def generate_for_training(self):
-        return self.generator(self._low, training=True)
+        return self.adversarial_step(high, lambda: self.generator(low, training=True), lambda fake: fake,
+                                     generator_terms)

@@ -83,6 +83,30 @@ def test_seeded_split_is_deterministic_and_patient_level():
     assert [r.split for r in data.assign_splits(other_seed, records)] != [r.split for r in first]
 
 
+def test_folders_rule_moves_a_patient_found_in_two_splits_to_one_side():
+    def record(name, split):
+        return data.Record(f"/x/{split}/{name}", f"{split}/PNEUMONIA/{name}", 1, "PNEUMONIA", split, name.split("_")[0])
+
+    records = [record("person1_bacteria_1.jpeg", "train"), record("person1_bacteria_2.jpeg", "train"),
+               record("person1_virus_3.jpeg", "test"),                                       # majority: train
+               record("person2_bacteria_4.jpeg", "train"), record("person2_bacteria_5.jpeg", "test"),  # tie: train
+               record("person3_virus_6.jpeg", "test"), record("person3_virus_7.jpeg", "test"),
+               record("person3_virus_8.jpeg", "train"),                                       # majority: test
+               record("person4_virus_9.jpeg", "test")]                                        # one split: untouched
+    separated, moved = data.separate_patients(records)
+    splits = {r.relative.split("/")[-1]: r.split for r in separated}
+    assert splits == {"person1_bacteria_1.jpeg": "train", "person1_bacteria_2.jpeg": "train",
+                      "person1_virus_3.jpeg": "train", "person2_bacteria_4.jpeg": "train",
+                      "person2_bacteria_5.jpeg": "train", "person3_virus_6.jpeg": "test",
+                      "person3_virus_7.jpeg": "test", "person3_virus_8.jpeg": "test", "person4_virus_9.jpeg": "test"}
+    assert sorted((m["patient"], m["to"], m["images_moved"]) for m in moved) == [
+        ("person1", "train", 1), ("person2", "train", 1), ("person3", "test", 1)]
+    assert data.separate_patients(list(reversed(records)))[0] == list(reversed(separated))
+    checked = data.check(manifests.load_manifest("pneumonia_xray"), separated,
+                         {"unmapped_images": [], "patients_moved": moved})
+    assert any("3 patient(s)" in warning and "3 image(s) moved" in warning for warning in checked["warnings"])
+
+
 def test_demo_set_counts_and_patient_split(demo_prepared):
     assert demo_prepared.class_names == ["NORMAL", "PNEUMONIA"]
     assert demo_prepared.report["counts"]["NORMAL"]["total"] == 8

@@ -22,7 +22,7 @@ def test_grey_export_writes_marked_one_channel_pngs_listed_in_manifest(tmp_path)
     assert sorted(row["file"] for row in rows) == files and len(files) == 5
     for row, original in zip(rows, grey):
         path = tmp_path / row["file"]
-        assert row["file"].startswith(row["class"] + "/")
+        assert row["file"].startswith(f"{row['class']}/demo_{row['class']}_synthetic_")
         assert hashlib.sha256(path.read_bytes()).hexdigest() == row["sha256"]
         marker = read_marker(path)
         assert marker["Synthetic"] == "true" and marker["Generator"] == "test generator"

@@ -93,3 +93,93 @@ def test_classification_metrics_known_values():
     assert result["balanced_accuracy"] == pytest.approx((0.5 + 1 + 0.5) / 3)
     assert result["macro_f1"] == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
     assert utility.roc_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == pytest.approx(0.75)
+
+
+def _denman_beavers_sqrt(matrix, iterations=60):
+    """An independent matrix square root (Denman–Beavers iteration, no eigen-decomposition)."""
+    y, z = matrix.copy(), np.eye(len(matrix))
+    for _ in range(iterations):
+        y, z = 0.5 * (y + np.linalg.inv(z)), 0.5 * (z + np.linalg.inv(y))
+    return y
+
+
+def test_fid_against_an_independent_matrix_square_root():
+    rng = np.random.default_rng(11)
+    a = rng.normal(size=(400, 5)) @ rng.normal(size=(5, 5)) + 1.0
+    b = rng.normal(size=(400, 5)) @ rng.normal(size=(5, 5))
+    sigma_a, sigma_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = _denman_beavers_sqrt(sigma_a @ sigma_b)
+    np.testing.assert_allclose(root @ root, sigma_a @ sigma_b, rtol=1e-6, atol=1e-8)
+    assert np.all(np.linalg.eigvals(root).real > 0)  # a genuine PSD-like root: nothing to clip
+    expected = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(sigma_a) + np.trace(sigma_b) - 2 * np.trace(root)
+    assert metrics.frechet_distance(a, b) == pytest.approx(expected, rel=1e-8)
+
+
+def test_kid_against_an_explicit_mmd_loop():
+    rng = np.random.default_rng(12)
+    a, b = rng.normal(size=(30, 4)), rng.normal(0.5, 1.0, size=(30, 4))
+    kernel = lambda x, y: (x @ y / 4 + 1) ** 3  # noqa: E731
+    m = len(a)
+    within = sum(kernel(a[i], a[j]) + kernel(b[i], b[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    across = sum(kernel(a[i], b[j]) for i in range(m) for j in range(m)) / (m * m)
+    result = metrics.kernel_inception_distance(a, b, num_subsets=3, subset_size=m)  # every subset is the whole set
+    assert result["mean"] == pytest.approx(within - 2 * across, rel=1e-10) and result["std"] == pytest.approx(0, abs=1e-12)
+
+
+def test_precision_recall_on_hand_computed_one_dimensional_sets():
+    real = np.array([[0.0], [1.0], [2.0], [10.0]])
+    fake = np.array([[0.5], [1.5], [9.0], [20.0]])
+    # k=1 radii: real 1, 1, 1, 8; fake 1, 1, 7.5, 11. Fakes inside a real ball: 0.5, 1.5, 9 (→ 10 has radius 8).
+    # Reals inside a fake ball: 0 (0.5±1), 1, 2 (1.5±1), 10 (9±7.5, 20±11).
+    assert metrics.precision_recall(real, fake, k=1) == {"precision": 0.75, "recall": 1.0, "k": 1}
+    far = np.array([[100.0], [101.0], [102.0], [103.0]])
+    assert metrics.precision_recall(real, far, k=1) == {"precision": 0.0, "recall": 0.0, "k": 1}
+
+
+def test_precision_recall_uses_equal_sample_sizes():
+    real, fake = _gaussian([0] * 3, [1] * 3, 200, 13), _gaussian([0] * 3, [1] * 3, 20, 14)
+    result = metrics.balanced_precision_recall(real, fake, k=3, repeats=4)
+    assert result["sample_size"] == 20 and result["repeats"] == 4
+    unequal = metrics.precision_recall(real, fake, k=3)["recall"]  # 20 fakes with wide balls over 200 reals
+    assert result["recall"]["mean"] < unequal
+    assert 0 <= result["precision"]["std"] and 0 <= result["recall"]["std"]
+
+
+def test_copies_of_one_image_have_no_recall_and_no_diversity(demo_prepared):
+    from mgm_tf.evaluate import quality_metrics
+
+    train, test = demo_prepared.indices("train"), demo_prepared.indices("test")
+    real, held_out = demo_prepared.images_gan[train], demo_prepared.images_gan[test]
+    copies = np.repeat(real[:1], 40, axis=0)
+    assert quality_metrics(None, real, held_out, copies, "pixels")["recall"]["mean"] == pytest.approx(0.0, abs=0.1)
+    collapsed = metrics.diversity(copies)
+    assert collapsed["pairwise_ssim"] == pytest.approx(1.0, abs=1e-4) and collapsed["pixel_diversity"] < 1e-3
+    varied = metrics.diversity(real)
+    assert varied["pairwise_ssim"] < 0.5 and varied["pixel_diversity"] > 0.5
+
+
+def test_feature_trust_refuses_few_images_and_collapsed_features():
+    spread = _gaussian([0] * 8, [1] * 8, 50, 15) + 5
+    assert metrics.feature_trust(spread, 500)["trusted"]
+    few = metrics.feature_trust(spread, 12)
+    assert not few["trusted"] and "12 real images" in few["reasons"][0]
+    collapsed = metrics.feature_trust(5 + 1e-4 * _gaussian([0] * 8, [1] * 8, 50, 16), 500)
+    assert not collapsed["trusted"] and "collapse" in collapsed["reasons"][0]
+
+
+def test_inception_inputs_are_resized_bilinearly_not_blockwise():
+    from mgm_tf.features import to_unit_range
+
+    board = (np.indices((8, 8)).sum(axis=0) % 2 * 255).astype(np.uint8)[None, :, :, None]
+    resized = to_unit_range(board, 299)
+    expected = tf.image.resize(board.astype(np.float32) / 255.0, (299, 299), method="bilinear", antialias=True)
+    np.testing.assert_allclose(resized[..., :1], expected.numpy(), atol=1e-6)
+    assert len(np.unique(np.round(resized[0, :, 150, 0], 3))) > 10  # blocks would give two values
+
+
+def test_super_resolution_refuses_the_training_split(demo_prepared):
+    from mgm_tf import sr_models
+
+    generator = sr_models.build_srgan_generator(num_residual_blocks=1, filters=8)
+    with pytest.raises(ValueError, match="held-out images only"):
+        metrics.super_resolution_quality(generator, demo_prepared, "train")

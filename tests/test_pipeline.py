@@ -46,7 +46,33 @@ def test_export_matches_filter_selection(smoke_run):
 
     with Image.open(first) as image:
         assert image.size == (256, 256) and image.mode == "L"
-    assert rows[0]["lineage"] == "dcgan>cgan>filter>srgan"
+    assert rows[0]["lineage"] == "dcgan(class_aware)>cgan>filter>srgan"
+
+
+def test_export_rows_tie_to_their_candidates_by_id(smoke_run):
+    from mgm_tf import synthesis
+    from mgm_tf.decode import read_image
+    from mgm_tf.stages import build_srgan
+
+    run, _ = smoke_run
+    rows = read_manifest_rows(run.path / "synthetic" / "manifest.csv")
+    candidates = {row["id"]: row for row in read_manifest_rows(run.path / "candidates" / "candidates.csv")}
+    selected = {row["id"] for row in read_manifest_rows(run.path / "filter" / "selected.csv")}
+    class_names = ["NORMAL", "PNEUMONIA"]
+    assert {row["candidate_id"] for row in rows} == selected
+    generator, _ = build_srgan(run.config.srgan)
+    generator.load_weights(str(run.path / "srgan" / "generator.weights.h5"))
+    images = np.load(run.path / "candidates" / "images.npy")
+    for row in rows:
+        candidate = candidates[row["candidate_id"]]
+        assert (row["label"], row["seed"]) == (candidate["label"], candidate["seed"])
+        assert row["lineage"] == candidate["lineage"] + ">filter>srgan"
+        assert row["class"] == class_names[int(row["label"])] == candidate["class"]
+        assert row["file"].startswith(f"{row['class']}/demo_{row['class']}_synthetic_") and row["file"].endswith(".png")
+        assert row["predicted_class"] in class_names and 0.5 <= float(row["predicted_probability"]) <= 1.0
+        expected = synthesis.super_resolve(generator, images[[int(row["candidate_id"])]], label="")
+        grey = np.round(expected.astype(np.float32).mean(axis=-1, keepdims=True)).astype(np.uint8)[0]
+        np.testing.assert_array_equal(read_image(run.path / "synthetic" / row["file"], 1), grey)
 
 
 def test_report_names_parameters_and_smoke_status(smoke_run):

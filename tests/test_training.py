@@ -83,6 +83,52 @@ def test_degrade_blurs_and_stays_in_range():
     assert high_frequency(degraded) < 0.5 * high_frequency(images)
 
 
+def test_degrade_options_change_the_conditioning_image():
+    images = _images(4)
+    coarse, fine = (np.asarray(training.degrade(images, keras.random.SeedGenerator(3), min_size, 0.0))
+                    for min_size in (8, 32))
+    high_frequency = lambda x: np.abs(np.diff(x, axis=1)).mean()  # noqa: E731
+    assert high_frequency(coarse) < high_frequency(fine)
+    quiet, noisy = (np.asarray(training.degrade(images, keras.random.SeedGenerator(3), 16, noise))
+                    for noise in (0.0, 0.3))
+    assert 0.1 < np.std(noisy - quiet) < 0.4
+    with pytest.raises(ValueError, match="degrade_min_size must divide the image size 64"):
+        training.degrade(images, keras.random.SeedGenerator(3), 24)
+
+
+def test_pair_augmentation_shares_the_transform_and_keeps_each_images_own_statistics():
+    from mgm_tf import augment
+
+    dark, bright = np.full((3, 64, 64, 3), -0.6, "float32"), np.full((3, 64, 64, 3), 0.4, "float32")
+    dark[:, 20:40, 20:40] += 0.3  # some content, so contrast has something to act on
+    out_dark, out_bright = (np.asarray(x) for x in augment.colour([dark, bright], keras.random.SeedGenerator(5)))
+    shift_dark = out_dark.mean(axis=(1, 2, 3)) - dark.mean(axis=(1, 2, 3))
+    shift_bright = out_bright.mean(axis=(1, 2, 3)) - bright.mean(axis=(1, 2, 3))
+    np.testing.assert_allclose(shift_dark, shift_bright, atol=1e-5)  # one brightness draw, each around its own mean
+    np.testing.assert_allclose(out_bright.std(axis=(1, 2, 3)), 0.0, atol=1e-5)  # no content borrowed from the pair
+    moved = augment.diff_augment_together([dark, bright], keras.random.SeedGenerator(7))
+    zeroed_dark, zeroed_bright = (np.asarray(x) == 0 for x in moved)
+    assert np.array_equal(zeroed_dark.any(axis=-1), zeroed_bright.any(axis=-1))  # same shift and cutout
+
+
+def test_refinement_output_depends_on_the_label():
+    generator = models.build_conditional_generator(num_classes=2)
+    noise = np.random.default_rng(0).standard_normal((2, 100)).astype("float32")
+    condition = _images(1)
+    both = np.asarray(generator([noise[:1].repeat(2, 0), condition.repeat(2, 0), np.array([0, 1], "int32")],
+                                training=False))
+    assert np.abs(both[0] - both[1]).mean() > 1e-4
+
+
+def test_mode_seeking_term_penalises_a_generator_that_ignores_its_noise():
+    generator = models.build_dcgan_generator(base_filters=32)
+    trainer = training.DCGANTrainer(generator, models.build_dcgan_discriminator(base_filters=8), mode_seeking=1.0)
+    noise = np.random.default_rng(0).standard_normal((4, 100)).astype("float32")
+    varied = float(trainer.mode_seeking_term(_images(4), noise))
+    collapsed = float(trainer.mode_seeking_term(np.repeat(_images(1), 4, axis=0), noise))
+    assert collapsed > 1000 * varied
+
+
 def test_vgg_extractor_loads_local_weights_file(tmp_path):
     reference = keras.applications.VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
     path = tmp_path / "vgg19_notop.weights.h5"
