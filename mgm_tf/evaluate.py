@@ -151,6 +151,8 @@ def quality_metrics(extractor, real_train, real_test, images, space: str) -> dic
         real, held_out, fake = pixel_features(real_train), pixel_features(real_test), pixel_features(images)
     else:
         real, held_out, fake = (features.extract(extractor, x) for x in (real_train, real_test, images))
+        if not extractor.standard:
+            real, held_out, fake = unit_scaled(real, held_out, fake)
     result = {"space": space, "num_real": len(real), "num_synthetic": len(fake),
               "fid": metrics.frechet_distance(real, fake) if extractor is not None else None,
               "kid": metrics.kernel_inception_distance(real, fake, num_subsets=50),
@@ -158,6 +160,16 @@ def quality_metrics(extractor, real_train, real_test, images, space: str) -> dic
     if len(held_out):
         result["memorisation"] = metrics.memorisation(real, fake, held_out)
     return result
+
+
+def unit_scaled(real: np.ndarray, *others: np.ndarray) -> tuple:
+    """Domain-CNN features divided by the real features' RMS per dimension. KID's cubic kernel
+    (x·y/d + 1)³ assumes features of unit scale, as InceptionV3's roughly are; a domain CNN's
+    scale is arbitrary (its pooled BatchNorm-ReLU features gave KID×100 in the hundreds of
+    thousands on the two-class fixture), which made its KID incomparable between runs.
+    Precision/recall and memorisation ratios do not change; FID scales by the same factor²."""
+    scale = float(np.sqrt(np.mean(real ** 2))) or 1.0
+    return (real / scale, *(other / scale for other in others))
 
 
 def feature_trust(extractor, real_train: np.ndarray, num_training_images: int | None) -> dict:
