@@ -75,7 +75,9 @@ def stage_synthesize(run, prepared, strategy=None) -> dict:
     save_array(stage_dir / "images.npy", refined)
     save_array(stage_dir / "conditions.npy", synthesis.to_uint8(conditions))
     scores = label_fidelity.probabilities(judge, refined, prepared.channels) if judge is not None else None
-    lineage = f"dcgan({run.config.synthesis.conditioning})>cgan" + (">finetuned" if per_class else "")
+    conditioning = run.config.synthesis.conditioning
+    drawn_as = "class_blind" if conditioning == "class_aware" and not drawn["class_aware"] else conditioning
+    lineage = f"dcgan({drawn_as})>cgan" + (">finetuned" if per_class else "")
     rows = []
     for index, (label, seed) in enumerate(zip(labels, seeds)):
         predicted = int(scores[index].argmax()) if scores is not None else None

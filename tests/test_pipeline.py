@@ -46,7 +46,9 @@ def test_export_matches_filter_selection(smoke_run):
 
     with Image.open(first) as image:
         assert image.size == (256, 256) and image.mode == "L"
-    assert rows[0]["lineage"] == "dcgan(class_aware)>cgan>filter>srgan"
+    applied = json.loads((run.path / "stages" / "synthesize.json").read_text())["class_aware_applied"]
+    drawn_as = "class_aware" if applied else "class_blind"  # a judge that cannot tell classes apart is not used
+    assert rows[0]["lineage"] == f"dcgan({drawn_as})>cgan>filter>srgan"
 
 
 def test_export_rows_tie_to_their_candidates_by_id(smoke_run):
