@@ -262,7 +262,7 @@ def evaluate_run(run, prepared=None) -> dict:
               "extractors": {"domain": domain.name, "inception": inception.name if inception else "not computed",
                              "standard_fid": bool(inception and inception.standard)},
               "feature_trust": trust, "real_diversity": real_diversity, "label_judge": domain.name,
-              "label_ceiling": ceiling,
+              "label_ceiling": ceiling, "judge_verdict": label_fidelity.judge_verdict(run, prepared.num_classes),
               "num_real_train": int(len(train)), "num_real_test": int(len(test)), "rows": rows, "utility": utility,
               "super_resolution": run.done_info("srgan").get("evaluation"),
               "vgg_weights": run.done_info("srgan").get("vgg_weights")}

@@ -188,6 +188,10 @@ def _label_table(result: dict) -> list[str]:
              f"The judge (`{result.get('label_judge', '?')}`, trained on the real training split) predicts the class of "
              "every labelled synthetic image; agreement is the share whose prediction equals the label. The first row is "
              "the same judge on held-out real images: synthetic labels cannot be checked more reliably than that.", ""]
+    verdict = result.get("judge_verdict")
+    if verdict and not verdict["trusted"]:
+        lines += [f"> **The judge cannot check labels here** ({verdict['reason']}): the agreement below is noise, "
+                  "not evidence for or against the labels.", ""]
     header = ["set", "n", "agreement"] + [f"{name}" for name in names]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     entries = [("held-out real images (ceiling)", result.get("label_ceiling"))]
