@@ -183,3 +183,16 @@ def test_super_resolution_refuses_the_training_split(demo_prepared):
     generator = sr_models.build_srgan_generator(num_residual_blocks=1, filters=8)
     with pytest.raises(ValueError, match="held-out images only"):
         metrics.super_resolution_quality(generator, demo_prepared, "train")
+
+
+def test_domain_features_are_unit_scaled_for_kid():
+    from mgm_tf.evaluate import unit_scaled
+
+    real, fake = 40.0 * _gaussian([0] * 6, [1] * 6, 200, 17), 40.0 * _gaussian([0.5] * 6, [1] * 6, 200, 18)
+    scaled_real, scaled_fake = unit_scaled(real, fake)
+    assert np.sqrt(np.mean(scaled_real ** 2)) == pytest.approx(1.0)
+    np.testing.assert_allclose(scaled_fake, fake / np.sqrt(np.mean(real ** 2)), rtol=1e-12)  # one factor for both
+    raw = metrics.kernel_inception_distance(real, fake, num_subsets=5, subset_size=100)["mean"]
+    unit = metrics.kernel_inception_distance(scaled_real, scaled_fake, num_subsets=5, subset_size=100)["mean"]
+    assert unit > 0 and raw > 1000 * unit  # the cubic kernel at scale 40 blows KID up by orders of magnitude
+    assert metrics.precision_recall(real, fake) == metrics.precision_recall(scaled_real, scaled_fake)
