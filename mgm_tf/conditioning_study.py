@@ -25,9 +25,6 @@ from mgm_tf.pipeline import Run, run_pipeline
 VARIANTS = {"class_blind": ("class_blind", "keep"), "class_blind+drop (c)": ("class_blind", "drop"),
             "class_aware (a)": ("class_aware", "keep"), "class_aware+drop (a+c)": ("class_aware", "drop"),
             "conditional_g1 (b)": ("conditional_g1", "keep"), "conditional_g1+drop (b+c)": ("conditional_g1", "drop")}
-SHARED = ("data", "extractor", "dcgan", "cgan")
-
-
 def default_variant() -> str:
     """The VARIANTS name of the configured default (SynthesisConfig)."""
     settings = config_module.SynthesisConfig()
@@ -51,22 +48,21 @@ def study_config(data_dir: Path, train_images: int, dcgan_steps: int, cgan_steps
     return config
 
 
-def _variant_run(base: Run, path: Path, conditioning: str, label_check: str, share_dcgan: bool) -> Run:
-    config = config_module.RunConfig.from_dict(base.config.to_dict())
-    config.synthesis.conditioning, config.synthesis.label_check = conditioning, label_check
-    path.mkdir(parents=True, exist_ok=True)
-    for name in SHARED if share_dcgan else tuple(s for s in SHARED if s != "dcgan"):
-        if not (path / name).exists():
-            shutil.copytree(base.path / name, path / name)
-    (path / "stages").mkdir(exist_ok=True)
-    for name in SHARED[1:] if share_dcgan else ("extractor", "cgan"):
-        shutil.copy(base.done_path(name), path / "stages" / f"{name}.json")
+def _variant_run(path: Path, config: config_module.RunConfig, copies: dict) -> Run:
+    """A run directory at `path` holding the stage outputs (and completion markers) named in
+    `copies` ({stage: finished run to copy it from}); "data" is the prepared dataset."""
+    (path / "stages").mkdir(parents=True, exist_ok=True)
+    for stage, source in copies.items():
+        if not (path / stage).exists():
+            shutil.copytree(source.path / stage, path / stage)
+        if stage != "data":
+            shutil.copy(source.done_path(stage), path / "stages" / f"{stage}.json")
     return Run.open(path, config)
 
 
 def measure_selection(run: Run, prepared) -> dict:
     """Oracle and judge agreement of the filter's selection, its domain KID/recall and diversity."""
-    from mgm_tf.evaluate import quality_metrics
+    from mgm_tf.evaluate import quality_metrics, to_eval_images
     from mgm_tf.monitoring import load_domain_extractor
     from mgm_tf.outputs import read_csv
 
@@ -79,7 +75,7 @@ def measure_selection(run: Run, prepared) -> dict:
     predicted = np.array([prepared.class_names.index(row["predicted_class"]) for row in selected])
     train, test = prepared.indices("train"), prepared.indices("test")
     domain = load_domain_extractor(run, prepared)
-    grey = np.round(chosen.astype(np.float32).mean(axis=-1, keepdims=True)).astype(np.uint8)
+    grey = to_eval_images(chosen, 1)
     quality = quality_metrics(domain, prepared.images_gan[train], prepared.images_gan[test], grey, domain.name) \
         if len(ids) > 3 else {}
     return {"selected": int(len(ids)), "oracle_agreement": float((oracle == labels).mean()) if len(ids) else None,
@@ -103,21 +99,24 @@ def run_study(work_dir: str | Path, per_class: int = 60, dcgan_steps: int = 600,
     from mgm_tf.label_fidelity import load_judge, probabilities
 
     judge = load_judge(base, prepared.num_classes)
-    ceiling = float((probabilities(judge, prepared.images_gan[test], 1).argmax(axis=1) == prepared.labels[test]).mean())
+    ceiling = float((probabilities(judge, prepared.images_gan[test], prepared.channels).argmax(axis=1) == prepared.labels[test]).mean())
     result = {"judge_accuracy_held_out": ceiling,
               "oracle_accuracy_held_out": float((fixtures.oracle_class(prepared.images_gan[test]) ==
                                                   prepared.labels[test]).mean()),
               "num_train": int(len(prepared.indices("train"))), "dcgan_steps": dcgan_steps, "cgan_steps": cgan_steps,
               "variants": {}}
+    g1_runs = {False: base}  # class-conditional G1? → a run that holds that G1, trained
     for name in variants:
         conditioning, label_check = VARIANTS[name]
-        path = work_dir / "runs" / name.split(" ")[0].replace("+", "_")
-        own_g1 = conditioning == "conditional_g1"
-        run = _variant_run(base, path, conditioning, label_check, share_dcgan=not own_g1)
-        if own_g1 and (work_dir / "runs" / "conditional_g1" / "dcgan").exists() and not run.is_done("dcgan"):
-            shutil.copytree(work_dir / "runs" / "conditional_g1" / "dcgan", path / "dcgan", dirs_exist_ok=True)
-            shutil.copy(work_dir / "runs" / "conditional_g1" / "stages" / "dcgan.json", run.done_path("dcgan"))
-        run_pipeline(run, (["dcgan"] if own_g1 else []) + ["synthesize", "filter"])
+        config = config_module.RunConfig.from_dict(base.config.to_dict())
+        config.synthesis.conditioning, config.synthesis.label_check = conditioning, label_check
+        conditional = conditioning == "conditional_g1"
+        copies = {"data": base, "extractor": base, "cgan": base}
+        if conditional in g1_runs:
+            copies["dcgan"] = g1_runs[conditional]
+        run = _variant_run(work_dir / "runs" / name.split(" ")[0].replace("+", "_"), config, copies)
+        run_pipeline(run, ["dcgan", "synthesize", "filter"])  # dcgan skips itself where it was copied
+        g1_runs.setdefault(conditional, run)
         result["variants"][name] = measure_selection(run, prepared)
     return result
 

@@ -76,14 +76,16 @@ def measure_export(run, prepared) -> dict:
 def synthetic_sets(run, prepared) -> dict:
     """{row: (uint8 images at the method's output size, labels or None)} for every row that ran."""
     from mgm_tf.outputs import read_csv
-    from mgm_tf.stages import build_dcgan, build_srgan
+    from mgm_tf.monitoring import class_cycle
+    from mgm_tf.stages import build_srgan, load_dcgan_generator
 
     final_images, final_labels = _exported(run, prepared.channels)
     count, per_class = len(final_labels), max(1, len(final_labels) // prepared.num_classes)
     seeds = np.array([synthesis.image_seed(run.config.seed + 7, 0, index) for index in range(count)])
-    dcgan_generator, _ = build_dcgan(run.config.dcgan)
-    dcgan_generator.load_weights(str(run.path / "dcgan" / "generator.weights.h5"))
-    dcgan_images = synthesis.unconditional_samples(dcgan_generator, seeds, run.config.dcgan.latent_dim, label="DCGAN")
+    dcgan_generator = load_dcgan_generator(run, prepared.num_classes)
+    dcgan_labels = class_cycle(prepared.num_classes, count) if len(dcgan_generator.inputs) > 1 else None
+    dcgan_images = synthesis.unconditional_samples(dcgan_generator, seeds, run.config.dcgan.latent_dim,
+                                                   labels=dcgan_labels, label="DCGAN")
     sr_generator, _ = build_srgan(run.config.srgan)
     sr_generator.load_weights(str(run.path / "srgan" / "generator.weights.h5"))
     candidates = np.load(run.path / "candidates" / "images.npy")
@@ -209,7 +211,6 @@ def _row_costs(run, name: str) -> dict:
 def evaluate_run(run, prepared=None) -> dict:
     """Train what evaluation needs (domain extractor, baselines), measure every row, write
     report/metrics.json and the figures, and regenerate report/report.md."""
-    from mgm_tf.monitoring import load_domain_extractor
     from mgm_tf.pipeline import run_pipeline
     from mgm_tf.utility import utility_experiments
 
@@ -220,8 +221,8 @@ def evaluate_run(run, prepared=None) -> dict:
     prepared = prepared or run.prepared()
     train, test = prepared.indices("train"), prepared.indices("test")
     real_train, real_test = prepared.images_gan[train], prepared.images_gan[test]
-    domain, inception = load_domain_extractor(run, prepared), resolve_inception(settings.inception)
-    judge = label_fidelity.load_judge(run, prepared.num_classes)
+    judge = label_fidelity.load_judge(run, prepared.num_classes)  # the domain CNN, whole: its features and its classes
+    domain, inception = features.domain_extractor(judge, prepared.name), resolve_inception(settings.inception)
     sets = synthetic_sets(run, prepared)
     trust = {domain.name: feature_trust(domain, real_train, len(train)),
              "pixels (64x64 grey)": feature_trust(None, real_train, None)}

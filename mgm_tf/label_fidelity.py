@@ -14,6 +14,7 @@ import keras
 import numpy as np
 
 from mgm_tf import features, synthesis
+from mgm_tf.export import to_export_channels
 
 
 def load_judge(run, num_classes: int) -> keras.Model | None:
@@ -43,9 +44,7 @@ def judge_verdict(run, num_classes: int) -> dict:
 def probabilities(judge: keras.Model, images: np.ndarray, channels: int, batch_size: int = 256) -> np.ndarray:
     """Class probabilities of uint8 images of any size, seen as the judge saw real images (the
     dataset's channels: a 3-channel output of a grey modality is averaged to grey first)."""
-    images = np.asarray(images)
-    if channels == 1 and images.shape[-1] == 3:
-        images = np.round(images.astype(np.float32).mean(axis=-1, keepdims=True)).astype(np.uint8)
+    images = to_export_channels(np.asarray(images), channels)
     outputs = [np.asarray(judge(features.to_unit_range(images[start:start + batch_size], 64), training=False))
                for start in range(0, len(images), batch_size)]
     return np.concatenate(outputs) if outputs else np.zeros((0, judge.output.shape[-1]), np.float32)
@@ -92,7 +91,7 @@ def class_aware_conditions(dcgan_generator, judge, labels: np.ndarray, seeds: np
         if not len(pending):
             break
         conditions = synthesis.draw_conditions(dcgan_generator, labels[pending], seeds[pending],
-                                     np.full(len(pending), attempt), latent_dim)
+                                               np.full(len(pending), attempt), latent_dim)
         scores = probabilities(judge, synthesis.to_uint8(conditions), channels)
         own = scores[np.arange(len(pending)), labels[pending]]
         accepted = scores.argmax(axis=1) == labels[pending]
