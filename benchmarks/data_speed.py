@@ -10,10 +10,11 @@ import cv2
 import numpy as np
 from common import timed
 
-from mgm_tf import data, inputs, manifests, quality
-from mgm_tf.decode import read_image
-from mgm_tf.fixtures import synthetic_image
-from mgm_tf.prepare import decode_all, prepare
+from mgm_tf import quality_filter
+from mgm_tf.data import manifests, sources, tfdata
+from mgm_tf.data.decode import read_image
+from mgm_tf.data.fixtures import synthetic_image
+from mgm_tf.data.prepare import decode_all, prepare
 
 
 def write_folder(root: Path, count: int, make_image, extension: str = ".png", params=()) -> list[Path]:
@@ -33,11 +34,11 @@ def input_pipeline(count: int, batch: int = 16) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch) / "images"
         write_folder(root, count, lambda rng, label: synthetic_image(rng, label, 1, (96, 112)))
-        manifest = manifests.folder_manifest(root, channels=1)
+        manifest = sources.folder_manifest(root, channels=1)
         start = time.perf_counter()
         prepared = prepare(manifest, Path(scratch) / "prepared")
         decode_rate = count / (time.perf_counter() - start)
-    dataset = inputs.gan_dataset(prepared, None, batch, seed=0)
+    dataset = tfdata.gan_dataset(prepared, None, batch, seed=0)
 
     def epoch():  # consumed in graph mode, as Model.fit does (a Python loop adds ~0.4 ms per batch)
         dataset.reduce(np.int64(0), lambda count, batch: count + 1).numpy()
@@ -52,9 +53,9 @@ def input_pipeline(count: int, batch: int = 16) -> dict:
 
 def filter_speed(count: int) -> dict:
     images = np.random.default_rng(1).integers(0, 256, (count, 64, 64, 3), dtype=np.uint8)
-    batched = count / timed(lambda: quality.scores(images), repeats=3, warmup=1)
-    loop = count / timed(lambda: quality.scores_opencv(images), repeats=1, warmup=0)
-    agree = bool(np.allclose(quality.scores(images[:200]), quality.scores_opencv(images[:200]), rtol=1e-4, atol=1e-3))
+    batched = count / timed(lambda: quality_filter.scores(images), repeats=3, warmup=1)
+    loop = count / timed(lambda: quality_filter.scores_opencv(images), repeats=1, warmup=0)
+    agree = bool(np.allclose(quality_filter.scores(images[:200]), quality_filter.scores_opencv(images[:200]), rtol=1e-4, atol=1e-3))
     return {"images": count, "batched images/s": batched, "OpenCV loop images/s": loop,
             "ratio (batched/loop)": batched / loop, "scores agree": agree}
 
@@ -91,9 +92,9 @@ def prepare_speed(count: int) -> dict:
 
         plain_rate = count / timed(plain, repeats=1, warmup=0)
         reduced_rate = count / timed(reduced, repeats=1, warmup=0)
-        manifest = manifests.dataclasses.replace(manifests.folder_manifest(Path(scratch) / "xrays", channels=1),
+        manifest = manifests.dataclasses.replace(sources.folder_manifest(Path(scratch) / "xrays", channels=1),
                                                  preprocessing=("clahe",))
-        records, _ = data.scan(manifest, Path(scratch) / "xrays")
+        records, _ = sources.scan(manifest, Path(scratch) / "xrays")
         start = time.perf_counter()
         decode_all(manifest, records)
         decode_rate = count / (time.perf_counter() - start)

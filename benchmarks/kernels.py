@@ -21,7 +21,7 @@ def child(stages: list[str], steps: int) -> dict:
     from common import matmul_ceiling
     from train_steps import build_config, step_seconds
 
-    from mgm_tf.precision import cpu_kernels
+    from mgm_tf.device import cpu_kernels
 
     result = {"kernels": cpu_kernels(), "matmul GFLOP/s": matmul_ceiling()}
     for stage in stages:

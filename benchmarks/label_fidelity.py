@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 import mgm_tf  # noqa: F401  (CPU kernel switch before TensorFlow loads)
-from mgm_tf.conditioning_study import run_study, study_markdown
+from mgm_tf.evaluation.conditioning_study import run_study, study_markdown
 
 
 def main() -> None:

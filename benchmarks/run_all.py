@@ -24,7 +24,7 @@ T4_PEAK = {"mixed_float16": 65e12, "float32": 8.1e12}
 
 
 def policies(on_gpu: bool) -> list[str]:
-    from mgm_tf.precision import cpu_has_bf16
+    from mgm_tf.device import cpu_has_bf16
 
     if on_gpu:
         return ["float32", "mixed_float16"]
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     on_gpu = bool(tf.config.list_physical_devices("GPU"))
     steps, rounds = (3, 2) if args.quick else (4, 4)
-    from mgm_tf.precision import cpu_kernels
+    from mgm_tf.device import cpu_kernels
 
     results = {"device": device_name(), "tensorflow": tf.__version__, "quick": args.quick, "cpu_kernels": cpu_kernels()}
     print(f"device: {results['device']}; TensorFlow {tf.__version__}; CPU kernels {results['cpu_kernels']}")

@@ -9,7 +9,10 @@ import numpy as np
 import tensorflow as tf
 from common import timed
 
-from mgm_tf import cyclegan, flops, inputs, losses, models, sr_models, training
+from mgm_tf import dcgan, gan, refinement, srgan
+from mgm_tf.baselines import cyclegan
+from mgm_tf.data import tfdata
+from mgm_tf.evaluation import flops
 
 
 def _images(batch, size):
@@ -20,32 +23,32 @@ def stage_setup(stage: str, batch: int):
     """(trainer, dataset, analytic FLOPs per step) for one stage at a fixed size."""
     if stage in ("dcgan", "conditional"):
         if stage == "dcgan":
-            generator, discriminator = models.build_dcgan_generator(), models.build_dcgan_discriminator()
-            trainer = training.DCGANTrainer(generator, discriminator)
+            generator, discriminator = dcgan.build_dcgan_generator(), dcgan.build_dcgan_discriminator()
+            trainer = dcgan.DCGANTrainer(generator, discriminator)
             data = tf.data.Dataset.from_tensors(_images(batch, 64))
         else:
-            generator = models.build_conditional_generator(num_classes=2)
-            discriminator = models.build_conditional_discriminator(num_classes=2)
-            trainer = training.ConditionalRefinementTrainer(generator, discriminator)
+            generator = refinement.build_conditional_generator(num_classes=2)
+            discriminator = refinement.build_conditional_discriminator(num_classes=2)
+            trainer = refinement.ConditionalRefinementTrainer(generator, discriminator)
             data = tf.data.Dataset.from_tensors((_images(batch, 64), np.arange(batch, dtype="int32") % 2))
         step = flops.gan_step_flops(flops.model_flops(generator), flops.model_flops(discriminator), batch)
     elif stage == "srgan":
-        generator = sr_models.build_srgan_generator(input_size=24)
-        discriminator = sr_models.build_srgan_discriminator(input_size=96)
-        extractor = losses.build_vgg_extractor(None, input_size=96)
-        trainer = training.SRGANTrainer(generator, discriminator, extractor)
+        generator = srgan.build_srgan_generator(input_size=24)
+        discriminator = srgan.build_srgan_discriminator(input_size=96)
+        extractor = srgan.build_vgg_extractor(None, input_size=96)
+        trainer = srgan.SRGANTrainer(generator, discriminator, extractor)
         high = _images(batch, 96)
         data = tf.data.Dataset.from_tensors((tf.image.resize(high, (24, 24), method="bicubic").numpy(), high))
         step = flops.gan_step_flops(flops.model_flops(generator), flops.model_flops(discriminator), batch,
                                     extra_forward=4 * flops.model_flops(extractor))
     else:
-        g_ab, g_ba = models.build_cycle_generator(), models.build_cycle_generator()
-        d_a, d_b = models.build_patch_discriminator(), models.build_patch_discriminator()
+        g_ab, g_ba = cyclegan.build_cycle_generator(), cyclegan.build_cycle_generator()
+        d_a, d_b = cyclegan.build_patch_discriminator(), cyclegan.build_patch_discriminator()
         trainer = cyclegan.CycleGANTrainer(g_ab, g_ba, d_a, d_b)
         data = tf.data.Dataset.from_tensors((_images(batch, 64), _images(batch, 64)))
         step = flops.gan_step_flops(flops.model_flops(g_ab), flops.model_flops(d_a), batch, generator_calls=6,
                                     discriminator_calls=4)
-    return trainer, inputs.finished(data.repeat()), step
+    return trainer, tfdata.finished(data.repeat()), step
 
 
 def fit_seconds_per_step(trainer, data, steps: int) -> float:
@@ -106,22 +109,22 @@ def measure_stage(stage: str, configs: list[tuple], steps: int, rounds: int, cei
 
 def minimal_conditional_step(batch: int):
     """The same networks and losses as ConditionalRefinementTrainer in a bare tf.function."""
-    generator = models.build_conditional_generator(num_classes=2)
-    discriminator = models.build_conditional_discriminator(num_classes=2)
-    g_optimizer, d_optimizer = training.make_optimizer(), training.make_optimizer()
+    generator = refinement.build_conditional_generator(num_classes=2)
+    discriminator = refinement.build_conditional_discriminator(num_classes=2)
+    g_optimizer, d_optimizer = gan.make_optimizer(), gan.make_optimizer()
     images, labels = tf.constant(_images(batch, 64)), tf.constant(np.arange(batch, dtype="int32") % 2)
     seed = keras.random.SeedGenerator(0)
 
     @tf.function
     def step():
-        condition = training.degrade(images, seed)
+        condition = refinement.degrade(images, seed)
         noise = keras.random.normal((batch, 100), seed=seed)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = generator([noise, condition, labels], training=True)
             real_logits = discriminator([images, condition, labels], training=True)
             fake_logits = discriminator([fake, condition, labels], training=True)
-            d_loss = losses.discriminator_loss(real_logits, fake_logits)
-            g_loss = losses.generator_loss(fake_logits)
+            d_loss = gan.discriminator_loss(real_logits, fake_logits)
+            g_loss = gan.generator_loss(fake_logits)
         d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, discriminator.trainable_variables),
                                         discriminator.trainable_variables))
         g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, generator.trainable_variables),

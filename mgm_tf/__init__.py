@@ -1,8 +1,11 @@
 """mgm_tf: the MixGANMed hybrid GAN pipeline (DCGAN → conditional refinement GAN → quality
 filter → SRGAN) for labelled, clearly marked synthetic medical images, in Keras 3 / TensorFlow.
 
-Modules are imported on demand so `import mgm_tf` stays cheap; TensorFlow loads only with
-the modules that need it (inputs, models, training, pipeline).
+One stage per module — `dcgan`, `refinement` (stage 2 and synthesis), `quality_filter`, `srgan`,
+`export` — with what they share in `gan`, `run`, `callbacks`, `io` and `imaging`; the stage
+table in `pipeline`; data in `mgm_tf.data`, measurement in `mgm_tf.evaluation`, the paper's
+baselines in `mgm_tf.baselines`. `import mgm_tf` imports none of them, so it stays cheap and
+can choose TensorFlow's CPU kernels before TensorFlow loads.
 """
 
 import os as _os

@@ -1,4 +1,8 @@
-"""Command line: `python -m mgm_tf COMMAND ...` — the same code the notebooks call."""
+"""Command line: `python -m mgm_tf COMMAND ...` — the same code the notebooks call.
+
+Each command imports what it needs when it runs: `datasets`, `info` and `--help` answer without
+loading TensorFlow (about 4 s), and a bad argument is reported before that wait.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from mgm_tf import config
+from mgm_tf.data import manifests
+
 
 def _manifest(args):
-    from mgm_tf import manifests
-
     if getattr(args, "data_dir", None) and not args.dataset:
-        return manifests.folder_manifest(args.data_dir)
+        from mgm_tf.data.sources import folder_manifest
+
+        return folder_manifest(args.data_dir)
     if not args.dataset:
         raise ValueError("give --dataset NAME (see `python -m mgm_tf datasets`) or --data-dir PATH")
     manifest = manifests.load_manifest(args.dataset)
@@ -21,8 +28,7 @@ def _manifest(args):
 
 
 def command_datasets(args) -> int:
-    from mgm_tf import manifests
-    from mgm_tf.data import availability
+    from mgm_tf.data.sources import availability
 
     print(f"{'name':<34}{'ch':>3}  {'classes':<44}{'source':<58}available")
     for name in manifests.available_manifests():
@@ -37,7 +43,7 @@ def command_info(args) -> int:
     import platform
 
     from mgm_tf import __version__
-    from mgm_tf.precision import describe_device
+    from mgm_tf.device import describe_device
 
     print(f"mgm_tf {__version__}, Python {platform.python_version()}")
     print(describe_device())
@@ -47,7 +53,7 @@ def command_info(args) -> int:
 
 
 def command_prepare(args) -> int:
-    from mgm_tf.prepare import prepare, summary_table
+    from mgm_tf.data.prepare import prepare, summary_table
 
     manifest = _manifest(args)
     out = Path(args.out or Path("prepared") / manifest.name)
@@ -65,8 +71,6 @@ def command_prepare(args) -> int:
 def run_config(args):
     """Preset (demo / smoke / paper defaults) plus explicit overrides from the command line."""
     import math
-
-    from mgm_tf import config
 
     dataset = args.dataset or ("folder" if args.data_dir else "demo")
     if args.smoke:
@@ -93,7 +97,8 @@ def run_config(args):
 
 
 def command_run(args) -> int:
-    from mgm_tf.pipeline import Run, run_pipeline
+    from mgm_tf.pipeline import run_pipeline
+    from mgm_tf.run import Run
 
     out = Path(args.out or Path("runs") / (args.dataset or "demo"))
     run = Run.open(out, run_config(args))
@@ -112,7 +117,8 @@ def command_train(args) -> int:
 
 def command_filter(args) -> int:
     """Re-select with another keep fraction; the export made from the old selection is invalidated."""
-    from mgm_tf.pipeline import Run, run_pipeline
+    from mgm_tf.pipeline import run_pipeline
+    from mgm_tf.run import Run
 
     run = Run.open(args.run)
     if args.keep is not None and args.keep != run.config.filter.keep_fraction:
@@ -126,8 +132,8 @@ def command_filter(args) -> int:
 
 
 def command_evaluate(args) -> int:
-    from mgm_tf.evaluate import evaluate_run
-    from mgm_tf.pipeline import Run
+    from mgm_tf.evaluation.evaluate import evaluate_run
+    from mgm_tf.run import Run
 
     run = Run.open(args.run)
     if args.inception:
@@ -140,7 +146,7 @@ def command_evaluate(args) -> int:
 
 
 def command_compare(args) -> int:
-    from mgm_tf.compare import compare_runs, write_comparison
+    from mgm_tf.evaluation.compare import compare_runs, write_comparison
 
     table = compare_runs([Path(path) for path in args.runs])
     print(write_comparison(table, Path(args.out) if args.out else None))

@@ -1,12 +1,19 @@
-"""Keras callbacks for GAN stages: progress, sample grids, timing, divergence guard, resume."""
+"""Keras callbacks of a training stage: progress, sample grids, per-epoch time, a divergence
+guard, a resume-safe history, KID monitoring and backups that survive a kill at any moment."""
 
 from __future__ import annotations
 
+import csv
 import math
+import shutil
 import time
 from pathlib import Path
 
 import keras
+
+from mgm_tf.evaluation import features, label_fidelity
+from mgm_tf.evaluation.metrics import kernel_inception_distance
+from mgm_tf.plots import save_grid
 
 
 class EpochProgress(keras.callbacks.Callback):
@@ -56,8 +63,6 @@ class SampleGrid(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every and epoch + 1 != self.epochs:
             return
-        from mgm_tf.plots import save_grid
-
         images = self.preview_fn()
         save_grid(images, self.directory / f"epoch_{epoch + 1:04d}.png", columns=8,
                   title=f"{self.title} epoch {epoch + 1}")
@@ -89,24 +94,121 @@ class NonFiniteGuard(keras.callbacks.Callback):
         print(f"\n{self.failure}", flush=True)
 
 
-class PeriodicBackup(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore that writes its checkpoint (weights, both optimizers, seed state, epoch)
-    at most every `min_interval` seconds, and after the last epoch. Saving every epoch cost
-    more than the training itself for small datasets (one-step epochs); a resumed run
-    repeats at most `min_interval` seconds of work."""
+class TimedBackup(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore (weights, both optimizers, the seed state and the epoch) with two
+    changes of *when*, none of *how*: it writes at most every `min_interval` seconds and after
+    the last epoch — saving every epoch cost more than the training itself for one-step epochs,
+    and `save_freq` counts batches, not time — and it keeps the checkpoint after training, so a
+    kill between saving a stage's networks and marking it done resumes at the last epoch.
+    `double_checkpoint=True` keeps the previous good file: a kill while the new one is written
+    leaves a truncated `latest.weights.h5`, and Keras falls back to `latest.weights.h5.bkp`."""
 
     def __init__(self, backup_dir: str, epochs: int, min_interval: float = 60.0):
-        super().__init__(backup_dir, delete_checkpoint=False)
+        super().__init__(backup_dir, save_freq="epoch", double_checkpoint=True, delete_checkpoint=False)
         self.epochs = epochs
         self.min_interval = min_interval
         self.last_save = time.perf_counter()
 
+    def on_train_begin(self, logs=None):
+        """Keras restores the backup (or, when it is unreadable, the previous one). A backup cut
+        off during its very first write has no previous one: nothing was loaded from it, so the
+        stage starts again from epoch 0 — the same start an uninterrupted run had."""
+        weights = Path(self.backup_dir) / "latest.weights.h5"
+        try:
+            super().on_train_begin(logs)
+        except OSError as error:
+            print(f"warning: the backup {weights} cannot be read ({type(error).__name__}: it was cut off while being "
+                  "written) and there is no earlier one; this stage starts again from epoch 0", flush=True)
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
+        except ValueError as error:  # the epoch file was cut off after new weights were loaded
+            raise ValueError(f"the backup in {self.backup_dir} is inconsistent ({error}); delete that folder to "
+                             "restart this stage from epoch 0") from error
+
     def on_epoch_end(self, epoch, logs=None):
-        self._current_epoch = epoch + 1
-        due = time.perf_counter() - self.last_save >= self.min_interval or epoch + 1 >= self.epochs
-        if due:
-            self._save_model()
+        if time.perf_counter() - self.last_save >= self.min_interval or epoch + 1 >= self.epochs:
+            super().on_epoch_end(epoch, logs)
             self.last_save = time.perf_counter()
+
+
+class EpochRows(keras.callbacks.Callback):
+    """Appends one CSV row per epoch; when training starts (or resumes) at epoch k, rows of
+    epochs ≥ k left by an interrupted run are dropped first, so the file never holds an epoch
+    twice. Keras' CSVLogger(append=True) appends after them: after a resume from a backup a few
+    epochs old, those epochs were logged twice, and summed training time and curves were wrong."""
+
+    def __init__(self, path: str | Path):
+        super().__init__()
+        self.path = Path(path)
+        self.started = False
+        self.columns = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not self.started:
+            self.started = True
+            self.drop_from(epoch)
+
+    def drop_from(self, epoch: int) -> None:
+        if not self.path.exists():
+            return
+        with open(self.path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            rows, self.columns = list(reader), reader.fieldnames
+        kept = [row for row in rows if int(float(row["epoch"])) < epoch]
+        if len(kept) < len(rows):
+            self.write(kept, "w")
+
+    def write(self, rows: list[dict], mode: str) -> None:
+        with open(self.path, mode, newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.columns, lineterminator="\n", extrasaction="ignore")
+            if mode == "w":
+                writer.writeheader()
+            writer.writerows(rows)
+
+    def append(self, row: dict) -> None:
+        if self.columns is None:
+            self.columns = list(row)
+            self.write([row], "w")
+        else:
+            self.write([row], "a")
+
+
+class HistoryLog(EpochRows):
+    """history.csv: epoch, the logged losses and `seconds` (from EpochTimer)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.append({"epoch": epoch, **{name: float(value) for name, value in (logs or {}).items()}})
+
+
+class KIDMonitor(EpochRows):
+    """KID of a fixed sample against real training features every N epochs, appended to
+    <stage>/kid.csv (epoch, kid, kid_std). With history.csv's per-epoch seconds this gives the
+    KID-vs-wall-clock curve: the measured version of "converges in a fraction of the time"."""
+
+    def __init__(self, sample_fn, extractor, real_features, path: str | Path, every: int, epochs: int):
+        super().__init__(path)
+        self.sample_fn = sample_fn
+        self.extractor = extractor
+        self.real_features = real_features
+        self.every = max(1, every)
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every and epoch + 1 != self.epochs:
+            return
+        fake = features.extract(self.extractor, self.sample_fn())
+        kid = kernel_inception_distance(self.real_features, fake, num_subsets=20, subset_size=len(fake))
+        self.append({"epoch": epoch, "kid": f"{kid['mean']:.6g}", "kid_std": f"{kid['std']:.6g}",
+                     "num_samples": len(fake), "extractor": self.extractor.name})
+
+
+def kid_callbacks(run, prepared, stage_config, stage_dir, sample_fn) -> list:
+    """[KIDMonitor] when the extractor stage has run and kid_every > 0, else []."""
+    judge = label_fidelity.load_judge(run, prepared.num_classes) if stage_config.kid_every else None
+    if judge is None:
+        return []
+    extractor = features.domain_extractor(judge, prepared.name)
+    real = features.extract(extractor, prepared.images_gan[prepared.indices("train")])
+    return [KIDMonitor(sample_fn, extractor, real, stage_dir / "kid.csv", stage_config.kid_every, stage_config.epochs)]
 
 
 def tensorboard_available() -> bool:
@@ -118,46 +220,16 @@ def tensorboard_available() -> bool:
 def stage_callbacks(stage_dir: Path, epochs: int, preview_fn=None, sample_every: int = 10, tensorboard: bool = False,
                     label: str = "", backup_interval: float = 60.0) -> tuple[list, NonFiniteGuard]:
     """The standard set for one stage. Order matters: the timer writes `seconds` before the
-    CSV row; the backup is written after the row so a resumed run repeats at most one epoch."""
+    history row; the backup is written after the row, so a resumed run repeats at most the
+    epochs since the last backup, and their rows are replaced, not duplicated."""
     stage_dir = Path(stage_dir)
     stage_dir.mkdir(parents=True, exist_ok=True)
     backup_dir = stage_dir / "backup"
     guard = NonFiniteGuard(backup_dir / "latest.weights.h5")
-    callbacks = [EpochTimer(), guard,
-                 keras.callbacks.CSVLogger(str(stage_dir / "history.csv"), append=True),
-                 PeriodicBackup(str(backup_dir), epochs, backup_interval),
-                 EpochProgress(epochs, label)]
+    callbacks = [EpochTimer(), guard, HistoryLog(stage_dir / "history.csv"),
+                 TimedBackup(str(backup_dir), epochs, backup_interval), EpochProgress(epochs, label)]
     if preview_fn is not None:
         callbacks.append(SampleGrid(preview_fn, stage_dir / "samples", sample_every, epochs, stage_dir.name))
     if tensorboard and tensorboard_available():
         callbacks.append(keras.callbacks.TensorBoard(str(stage_dir / "tensorboard"), write_graph=False, profile_batch=0))
     return callbacks, guard
-
-
-class KIDMonitor(keras.callbacks.Callback):
-    """KID of a fixed sample against real training features every N epochs, appended to
-    <stage>/kid.csv (epoch, kid, kid_std). With history.csv's per-epoch seconds this gives the
-    KID-vs-wall-clock curve: the measured version of "converges in a fraction of the time"."""
-
-    def __init__(self, sample_fn, extractor, real_features, path: str | Path, every: int, epochs: int):
-        super().__init__()
-        self.sample_fn = sample_fn
-        self.extractor = extractor
-        self.real_features = real_features
-        self.path = Path(path)
-        self.every = max(1, every)
-        self.epochs = epochs
-
-    def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every and epoch + 1 != self.epochs:
-            return
-        from mgm_tf.features import extract
-        from mgm_tf.metrics import kernel_inception_distance
-
-        fake = extract(self.extractor, self.sample_fn())
-        kid = kernel_inception_distance(self.real_features, fake, num_subsets=20, subset_size=len(fake))
-        new_file = not self.path.exists()
-        with open(self.path, "a", encoding="utf-8") as handle:
-            if new_file:
-                handle.write("epoch,kid,kid_std,num_samples,extractor\n")
-            handle.write(f"{epoch},{kid['mean']:.6g},{kid['std']:.6g},{len(fake)},{self.extractor.name}\n")

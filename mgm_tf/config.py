@@ -8,6 +8,9 @@ import dataclasses
 import json
 from pathlib import Path
 
+from mgm_tf.io import write_json
+
+SMOKE_BANNER = "SMOKE TEST: tiny epochs and sizes — these outputs check that the code runs; they are not results."
 STAGES = ("extractor", "dcgan", "cgan", "synthesize", "filter", "srgan", "export", "report")
 
 
@@ -108,8 +111,6 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def save(self, path: str | Path) -> None:
-        from mgm_tf.data import write_json
-
         write_json(Path(path), self.to_dict())
 
     @classmethod

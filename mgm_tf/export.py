@@ -1,4 +1,5 @@
-"""Stage 5: write the synthetic dataset — `synthetic/<class>/<id>.png` and `synthetic/manifest.csv`.
+"""The export stage: the selected candidates super-resolved ×4 and written as the synthetic
+dataset, `synthetic/<class>/*.png` and `synthetic/manifest.csv`.
 
 Every PNG carries text chunks marking it synthetic and naming the generator (paper §7:
 synthetic images must be labelled as such), and the manifest records lineage, seeds, filter
@@ -11,22 +12,20 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, PngImagePlugin
 
+from mgm_tf.evaluation import label_fidelity
+from mgm_tf.imaging import to_channels
+from mgm_tf.io import atomic_write, read_csv, recover_directory, replace_directory
+from mgm_tf.srgan import build_srgan, super_resolve
+
 MARKER_KEY = "Synthetic"
 MANIFEST_COLUMNS = ("file", "class", "label", "predicted_class", "predicted_probability", "candidate_id", "lineage",
                     "seed", "condition_attempt", "sharpness", "entropy", "edges", "quality_score", "sha256", "synthetic")
-
-
-def atomic_write(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(content)
-    os.replace(temporary, path)
 
 
 def png_bytes(image: np.ndarray, text: dict[str, str]) -> bytes:
@@ -46,13 +45,6 @@ def read_marker(path: str | Path) -> dict[str, str]:
         return dict(getattr(image, "text", {}) or {})
 
 
-def to_export_channels(images: np.ndarray, channels: int) -> np.ndarray:
-    """Network outputs are 3-channel; grey modalities are exported as 1-channel PNGs."""
-    if channels == 1 and images.shape[-1] == 3:
-        return np.round(images.astype(np.float32).mean(axis=-1, keepdims=True)).astype(np.uint8)
-    return images
-
-
 def export_dataset(out_dir: str | Path, images: np.ndarray, rows: list[dict], class_names: list[str], channels: int,
                    generator: str, dataset: str) -> Path:
     """Write images (uint8, N×H×W×C) with one metadata row each (class/label/lineage/seed/scores).
@@ -62,7 +54,7 @@ def export_dataset(out_dir: str | Path, images: np.ndarray, rows: list[dict], cl
     out_dir = Path(out_dir)
     if len(images) != len(rows):
         raise ValueError(f"{len(images)} images but {len(rows)} metadata rows")
-    images = to_export_channels(np.asarray(images), channels)
+    images = to_channels(np.asarray(images), channels)
     written = []
     for index, (image, row) in enumerate(zip(images, rows)):
         class_name = class_names[int(row["label"])]
@@ -85,6 +77,32 @@ def export_dataset(out_dir: str | Path, images: np.ndarray, rows: list[dict], cl
     return manifest_path
 
 
-def read_manifest_rows(path: str | Path) -> list[dict]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+def stage_export(run, prepared, strategy=None) -> dict:
+    """Super-resolve the selected candidates ×4 and write the marked, labelled dataset into
+    synthetic.partial/, then swap it in: a kill at any moment leaves the previous synthetic/
+    (or, between the two renames, synthetic.previous/, put back by the next run) whole."""
+    selected = read_csv(run.path / "filter" / "selected.csv")
+    candidates = np.load(run.path / "candidates" / "images.npy")
+    generator, _ = build_srgan(run.config.srgan)
+    generator.load_weights(str(run.path / "srgan" / "generator.weights.h5"))
+    high = super_resolve(generator, candidates[[int(row["id"]) for row in selected]],
+                         label="super-resolving the selected images x4")
+    judge = label_fidelity.load_judge(run, prepared.num_classes)
+    scores = label_fidelity.probabilities(judge, high, prepared.channels) if judge is not None else None
+    for index, row in enumerate(selected):
+        row["lineage"] = row["lineage"] + ">filter>srgan"
+        if scores is not None:  # the judge's view of the final image, as exported
+            predicted = int(scores[index].argmax())
+            row["predicted_class"] = prepared.class_names[predicted]
+            row["predicted_probability"] = round(float(scores[index, predicted]), 4)
+    final, partial = run.path / "synthetic", run.path / "synthetic.partial"
+    recover_directory(final)
+    shutil.rmtree(partial, ignore_errors=True)
+    export_dataset(partial, high, selected, prepared.class_names, prepared.channels,
+                   generator="mgm_tf MixGANMed (DCGAN>cGAN>filter>SRGANx4)", dataset=prepared.name)
+    replace_directory(partial, final)  # the previous synthetic/ stays whole until this moment
+    info = {"num_images": len(selected), "size": int(high.shape[1]) if len(high) else 0, "channels": prepared.channels}
+    if scores is not None:
+        info["label_agreement"] = label_fidelity.agreement([int(row["label"]) for row in selected],
+                                                           scores.argmax(axis=1), prepared.class_names)
+    return info

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mgm_tf.imaging import from_model_range
+
 
 def _pyplot():
     import matplotlib
@@ -17,18 +19,10 @@ def _pyplot():
     return plt
 
 
-def to_display(images) -> np.ndarray:
-    """uint8 (N, H, W, C) for display from uint8 or [-1, 1] float arrays/tensors."""
-    images = np.asarray(images)
-    if images.dtype != np.uint8:
-        images = np.clip((images.astype(np.float32) + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
-    return images
-
-
 def image_grid(images, titles=None, columns: int = 8, title: str = "", cell: float = 1.4):
     """A matplotlib Figure with images in a grid; grey images use a grey colour map."""
     plt = _pyplot()
-    images = to_display(images)
+    images = from_model_range(images)
     count = len(images)
     columns = max(1, min(columns, count))
     rows = max(1, -(-count // columns))

@@ -38,8 +38,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 if importlib.util.find_spec("mgm_tf") is None:  # fresh Colab runtime
     url = "git+https://github.com/{REPOSITORY}.git@{BRANCH}"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", url], check=True)
-from mgm_tf import colab, notebook
-policy = colab.setup()  # versions, device, precision policy (mixed_float16 on a T4)"""
+from mgm_tf import notebook
+policy = notebook.setup()  # versions, device, precision policy (mixed_float16 on a T4)"""
 
 
 def header(name: str, title: str, summary: str) -> list:
@@ -85,7 +85,7 @@ def quickstart() -> list:
         ("code", "notebook.show_synthetic(run)"),
         ("markdown", "## Evaluate\nKID/FID with named feature extractors, precision/recall, memorisation and "
                      "downstream utility (see `05_evaluation.ipynb`)."),
-        ("code", "from mgm_tf.evaluate import evaluate_run\nmetrics = evaluate_run(run)\nnotebook.show_evaluation(run)"),
+        ("code", "from mgm_tf.evaluation.evaluate import evaluate_run\nmetrics = evaluate_run(run)\nnotebook.show_evaluation(run)"),
     ] + next_steps("Open a dataset notebook (`10_…` to `14_…`) to train on a real dataset, or the stage notebooks "
                    "(`01_…` to `05_…`) to run one stage at a time.")
 
@@ -101,9 +101,9 @@ def dcgan() -> list:
         "image at 64×64×3. Its samples become the conditioning images of stage 2.",
         [("markdown", "## Model\nDCGAN conventions: transposed 4×4 convolutions with BatchNorm and ReLU in G, "
                       "strided convolutions with LeakyReLU in D."),
-         ("code", f"{CHECK}\nfrom mgm_tf import models\n"
-                  "print(models.count_parameters(models.build_dcgan_generator()))\n"
-                  "print(models.count_parameters(models.build_dcgan_discriminator()))"),
+         ("code", f"{CHECK}\nfrom mgm_tf import dcgan, gan\n"
+                  "print(gan.count_parameters(dcgan.build_dcgan_generator()))\n"
+                  "print(gan.count_parameters(dcgan.build_dcgan_discriminator()))"),
          ("markdown", "## Train\nAdam 1e-4, β1 0.5, batch 16 (§4). The domain feature extractor is trained first so "
                       "KID can be tracked during training. Progress shows one bar over epochs."),
          ("code", 'print(run.config.dcgan)  # smoke: 2 epochs; the paper trains 1,000 epochs at batch 16\n'
@@ -121,10 +121,10 @@ def conditional() -> list:
         "synthesis c = G1(z1). D judges the 64×64×6 pair (x, c) plus a label plane.",
         [("markdown", "## Model\nWith `num_classes=None` these are the paper's exact networks; the pipeline adds one "
                       "label plane to both (§3.3)."),
-         ("code", f"{CHECK}\nfrom mgm_tf import models\n"
-                  "print(models.count_parameters(models.build_conditional_generator()))\n"
-                  "print(models.count_parameters(models.build_conditional_discriminator()))\n"
-                  "print(models.build_conditional_discriminator().get_layer('pair').output.shape)"),
+         ("code", f"{CHECK}\nfrom mgm_tf import gan, refinement\n"
+                  "print(gan.count_parameters(refinement.build_conditional_generator()))\n"
+                  "print(gan.count_parameters(refinement.build_conditional_discriminator()))\n"
+                  "print(refinement.build_conditional_discriminator().get_layer('pair').output.shape)"),
          ("markdown", "## Train"),
          ("code", 'print(run.config.cgan)  # smoke: 2 epochs; paper: 1,000\n'
                   'timings = notebook.run_stages(run, "cgan")'),
@@ -169,12 +169,12 @@ def srgan() -> list:
 def evaluation() -> list:
     return stage_notebook(
         "05_evaluation.ipynb", "Stage 5 — honest evaluation",
-        "GAN losses say nothing about image quality. This measures every row of the paper's comparison (DCGAN, "
+        "GAN losses say nothing about image quality_filter. This measures every row of the paper's comparison (DCGAN, "
         "cGAN, CycleGAN, SRGAN, the ablations and MixGANMed) the same way: KID/FID on named feature extractors "
         "(standard FID only with ImageNet InceptionV3), precision/recall, memorisation of training images, and "
         "the utility of synthetic images for a classifier tested on held-out real patients.",
         [("markdown", "## Evaluate (trains the domain extractor and, unless smoke, the cGAN and CycleGAN baselines)"),
-         ("code", "from mgm_tf.evaluate import evaluate_run\nmetrics = evaluate_run(run)"),
+         ("code", "from mgm_tf.evaluation.evaluate import evaluate_run\nmetrics = evaluate_run(run)"),
          ("code", f'{CHECK}\nprint(list(metrics["rows"]))\nprint(metrics["extractors"]["domain"], metrics["num_real_train"])'),
          ("markdown", "## Tables and figures"),
          ("code", "notebook.show_evaluation(run)")],
@@ -203,10 +203,10 @@ def dataset_notebook(number: int, dataset: str) -> tuple[str, list]:
                  f'DATASET = "{dataset}"'),
         ("markdown", "## Data\nKaggle credentials come from kagglehub itself (Colab secrets `KAGGLE_USERNAME` / "
                      "`KAGGLE_KEY`, or `kagglehub.login()`); this notebook never prints or stores a key."),
-        ("code", "if colab.smoke_mode():\n    colab.offline_dataset(DATASET)  # tiny offline tree, Kaggle layout\n"
-                 "elif not colab.kaggle_ready():\n"
+        ("code", "if notebook.smoke_mode():\n    notebook.offline_dataset(DATASET)  # tiny offline tree, Kaggle layout\n"
+                 "elif not notebook.kaggle_ready():\n"
                  "    print('Add KAGGLE_USERNAME and KAGGLE_KEY as Colab secrets, or run kagglehub.login().')"),
-        ("code", f"{CHECK}\nfrom mgm_tf import manifests\nprint(manifests.load_manifest(DATASET).summary())"),
+        ("code", f"{CHECK}\nfrom mgm_tf.data import manifests\nprint(manifests.load_manifest(DATASET).summary())"),
         ("code", "run = notebook.open_run(run_name, DATASET, use_drive)\nprepared = run.prepared()\n"
                  "notebook.show_counts(prepared)"),
         ("markdown", "### A sample of each class, and the preprocessing before/after"),
@@ -218,7 +218,7 @@ def dataset_notebook(number: int, dataset: str) -> tuple[str, list]:
         ("code", 'notebook.show_samples(run, "dcgan")\nnotebook.show_samples(run, "cgan")\nnotebook.show_filter(run)'),
         ("code", "notebook.show_synthetic(run)"),
         ("markdown", "## Evaluate"),
-        ("code", "from mgm_tf.evaluate import evaluate_run\nmetrics = evaluate_run(run)\nnotebook.show_evaluation(run)"),
+        ("code", "from mgm_tf.evaluation.evaluate import evaluate_run\nmetrics = evaluate_run(run)\nnotebook.show_evaluation(run)"),
     ] + next_steps("Compare this run with others in `20_paper_tables.ipynb`. The synthetic dataset is in the run "
                    "directory under `synthetic/`, each PNG marked as synthetic.")
     return name, cells

@@ -6,7 +6,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 
-from mgm_tf import fixtures, manifests  # noqa: E402
+from mgm_tf.data import fixtures, manifests  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +24,6 @@ def kaggle_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def demo_prepared(tmp_path_factory):
-    from mgm_tf.prepare import prepare
+    from mgm_tf.data.prepare import prepare
 
     return prepare(manifests.load_manifest("demo"), tmp_path_factory.mktemp("prepared") / "demo")

@@ -5,16 +5,17 @@ import json
 import numpy as np
 import pytest
 
-from mgm_tf import data, manifests
-from mgm_tf.prepare import load_prepared, prepare
+from mgm_tf.data import manifests, sources
+from mgm_tf.data.prepare import load_prepared, prepare
 
 
 @pytest.mark.parametrize("name", manifests.PAPER_DATASETS)
 def test_kaggle_layout_to_batches(name, kaggle_cache, tmp_path):
-    from mgm_tf import inputs, training
+    from mgm_tf import gan
+    from mgm_tf.data import tfdata
 
     manifest = manifests.load_manifest(name)
-    root = data.download(manifest)  # the real kagglehub call, answered from the cache
+    root = sources.download(manifest)  # the real kagglehub call, answered from the cache
     assert str(root).startswith(str(kaggle_cache)) and root.name == manifest.kaggle_handle.split("/")[-1]
     prepared = prepare(manifest, tmp_path / name)
     report = json.loads((tmp_path / name / "report.json").read_text())
@@ -24,7 +25,7 @@ def test_kaggle_layout_to_batches(name, kaggle_cache, tmp_path):
     assert prepared.images_hr.shape[1:] == (256, 256, manifest.channels)
     assert set(prepared.labels.tolist()) == set(range(manifest.num_classes))
     assert (tmp_path / name / "previews" / f"{manifest.class_names[0]}.png").stat().st_size > 1000
-    images, labels = next(iter(inputs.gan_dataset(prepared, "train", batch_size=4, seed=1)))
+    images, labels = next(iter(tfdata.gan_dataset(prepared, "train", batch_size=4, seed=1)))
     assert images.shape == (4, 64, 64, manifest.channels) and images.dtype.name == "uint8"
     # each batch label is the class its image came from
     train = prepared.indices("train")
@@ -32,25 +33,25 @@ def test_kaggle_layout_to_batches(name, kaggle_cache, tmp_path):
         match = int(np.argmin(np.abs(prepared.images_gan[train].astype(int) - image).reshape(len(train), -1).max(axis=1)))
         assert prepared.labels[train][match] == label
     # the trainer maps uint8 batches to the networks' range, 3 channels, on the device
-    model_images, model_labels = training.unpack((images, labels))
+    model_images, model_labels = gan.unpack((images, labels))
     assert model_images.shape == (4, 64, 64, 3) and model_images.dtype.name == "float32"
     expected = images.numpy().astype(np.float32) / 127.5 - 1.0
     np.testing.assert_allclose(model_images.numpy(), np.broadcast_to(expected, (4, 64, 64, 3)), atol=1e-6)
     assert model_labels is labels
     # no tf.data autotuning: its thread held up the end of every epoch by seconds
-    assert inputs.gan_dataset(prepared, "train", batch_size=4).options().autotune.enabled is False
+    assert tfdata.gan_dataset(prepared, "train", batch_size=4).options().autotune.enabled is False
 
 
 def test_duplicated_download_copies_are_removed(kaggle_cache):
     manifest = manifests.load_manifest("brain_tumor_mri")  # files stored twice: {yes,no}/ and brain_tumor_dataset/
-    records, report = data.scan(manifest, data.download(manifest))
+    records, report = sources.scan(manifest, sources.download(manifest))
     assert len(records) == 8 and len(report["duplicates"]) == 8
     assert all(not r.relative.startswith("brain_tumor_dataset/") for r in records)
 
 
 def test_download_folder_splits_are_used(kaggle_cache):
     manifest = manifests.load_manifest("pneumonia_xray")
-    records, _ = data.scan(manifest, data.download(manifest))
+    records, _ = sources.scan(manifest, sources.download(manifest))
     by_split = {split: {r.relative.split("/")[1] for r in records if r.split == split} for split in ("train", "val", "test")}
     assert by_split == {"train": {"train"}, "val": {"val"}, "test": {"test"}}
 
@@ -65,12 +66,12 @@ def test_layout_mismatch_says_what_was_found(tmp_path):
 
 def test_seeded_split_is_deterministic_and_patient_level():
     manifest = manifests.load_manifest("pneumonia_xray")
-    records = [data.Record(f"/x/{n}", f"{cls}/{n}", label, cls, "train", manifest.patient_id(n))
+    records = [sources.Record(f"/x/{n}", f"{cls}/{n}", label, cls, "train", manifest.patient_id(n))
                for label, cls in enumerate(("NORMAL", "PNEUMONIA"))
                for n in [f"person{p}_bacteria_{k}.jpeg" if label else f"IM-{p:04d}-{k:04d}.jpeg"
                          for p in range(40) for k in range(p % 3 + 1)]]
     seeded = manifests.dataclasses.replace(manifest, split=manifests.SplitSpec(rule="seeded", test_fraction=0.25, seed=7))
-    first, second = data.assign_splits(seeded, records), data.assign_splits(seeded, list(reversed(records)))
+    first, second = sources.assign_splits(seeded, records), sources.assign_splits(seeded, list(reversed(records)))
     assert {r.relative: r.split for r in first} == {r.relative: r.split for r in second}
     patients = {}
     for record in first:
@@ -79,13 +80,13 @@ def test_seeded_split_is_deterministic_and_patient_level():
     test_patients = {p for p, s in patients.items() if s == {"test"}}
     assert 0.15 < len(test_patients) / len(patients) < 0.35
     other_seed = manifests.dataclasses.replace(seeded, split=manifests.SplitSpec(rule="seeded", test_fraction=0.25, seed=8))
-    assert {r.split for r in data.assign_splits(other_seed, records)} == {"train", "test"}
-    assert [r.split for r in data.assign_splits(other_seed, records)] != [r.split for r in first]
+    assert {r.split for r in sources.assign_splits(other_seed, records)} == {"train", "test"}
+    assert [r.split for r in sources.assign_splits(other_seed, records)] != [r.split for r in first]
 
 
 def test_folders_rule_moves_a_patient_found_in_two_splits_to_one_side():
     def record(name, split):
-        return data.Record(f"/x/{split}/{name}", f"{split}/PNEUMONIA/{name}", 1, "PNEUMONIA", split, name.split("_")[0])
+        return sources.Record(f"/x/{split}/{name}", f"{split}/PNEUMONIA/{name}", 1, "PNEUMONIA", split, name.split("_")[0])
 
     records = [record("person1_bacteria_1.jpeg", "train"), record("person1_bacteria_2.jpeg", "train"),
                record("person1_virus_3.jpeg", "test"),                                       # majority: train
@@ -93,7 +94,7 @@ def test_folders_rule_moves_a_patient_found_in_two_splits_to_one_side():
                record("person3_virus_6.jpeg", "test"), record("person3_virus_7.jpeg", "test"),
                record("person3_virus_8.jpeg", "train"),                                       # majority: test
                record("person4_virus_9.jpeg", "test")]                                        # one split: untouched
-    separated, moved = data.separate_patients(records)
+    separated, moved = sources.separate_patients(records)
     splits = {r.relative.split("/")[-1]: r.split for r in separated}
     assert splits == {"person1_bacteria_1.jpeg": "train", "person1_bacteria_2.jpeg": "train",
                       "person1_virus_3.jpeg": "train", "person2_bacteria_4.jpeg": "train",
@@ -101,8 +102,8 @@ def test_folders_rule_moves_a_patient_found_in_two_splits_to_one_side():
                       "person3_virus_7.jpeg": "test", "person3_virus_8.jpeg": "test", "person4_virus_9.jpeg": "test"}
     assert sorted((m["patient"], m["to"], m["images_moved"]) for m in moved) == [
         ("person1", "train", 1), ("person2", "train", 1), ("person3", "test", 1)]
-    assert data.separate_patients(list(reversed(records)))[0] == list(reversed(separated))
-    checked = data.check(manifests.load_manifest("pneumonia_xray"), separated,
+    assert sources.separate_patients(list(reversed(records)))[0] == list(reversed(separated))
+    checked = sources.check(manifests.load_manifest("pneumonia_xray"), separated,
                          {"unmapped_images": [], "patients_moved": moved})
     assert any("3 patient(s)" in warning and "3 image(s) moved" in warning for warning in checked["warnings"])
 
@@ -120,25 +121,25 @@ def test_demo_set_counts_and_patient_split(demo_prepared):
 
 
 def test_balanced_sampling_evens_out_classes(tmp_path):
-    from mgm_tf import inputs
-    from mgm_tf.prepare import PreparedDataset
+    from mgm_tf.data import tfdata
+    from mgm_tf.data.prepare import PreparedDataset
 
     labels = np.array([0] * 90 + [1] * 10, np.int32)
     prepared = PreparedDataset(tmp_path, "toy", ["a", "b"], 1, np.zeros((100, 8, 8, 1), np.uint8),
                                np.zeros((100, 64, 64, 1), np.uint8), labels, np.array(["train"] * 100),
                                [str(i) for i in range(100)], [str(i) for i in range(100)], {})
-    seen = np.concatenate([y.numpy() for _, y in inputs.gan_dataset(prepared, batch_size=10, balanced=True, seed=3)]
-                          + [y.numpy() for _, y in inputs.gan_dataset(prepared, batch_size=10, balanced=True, seed=4)])
+    seen = np.concatenate([y.numpy() for _, y in tfdata.gan_dataset(prepared, batch_size=10, balanced=True, seed=3)]
+                          + [y.numpy() for _, y in tfdata.gan_dataset(prepared, batch_size=10, balanced=True, seed=4)])
     assert len(seen) == 200 and 0.35 < seen.mean() < 0.65
-    plain = np.concatenate([y.numpy() for _, y in inputs.gan_dataset(prepared, batch_size=10, seed=3)])
+    plain = np.concatenate([y.numpy() for _, y in tfdata.gan_dataset(prepared, batch_size=10, seed=3)])
     assert plain.mean() == pytest.approx(0.1)
 
 
 def test_sr_pairs_are_bicubic_downsamples(demo_prepared):
-    from mgm_tf import inputs
+    from mgm_tf.data import tfdata
 
-    low, high = next(iter(inputs.sr_dataset(demo_prepared, batch_size=2, crop=96, seed=0)))
+    low, high = next(iter(tfdata.sr_dataset(demo_prepared, batch_size=2, crop=96, seed=0)))
     assert low.shape == (2, 24, 24, 3) and high.shape == (2, 96, 96, 3)
-    low_full, high_full = next(iter(inputs.sr_dataset(demo_prepared, split="test", batch_size=2, full_images=True)))
+    low_full, high_full = next(iter(tfdata.sr_dataset(demo_prepared, split="test", batch_size=2, full_images=True)))
     assert low_full.shape == (2, 64, 64, 3) and high_full.shape == (2, 256, 256, 3)
     assert float(np.abs(low_full.numpy().mean() - high_full.numpy().mean())) < 0.02

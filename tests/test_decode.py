@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mgm_tf import data, manifests
-from mgm_tf.decode import DecodeError, decode_bytes, jpeg_size, read_image
-from mgm_tf.prepare import prepare
+from mgm_tf.data import sources
+from mgm_tf.data.decode import DecodeError, decode_bytes, jpeg_size, read_image
+from mgm_tf.data.prepare import prepare
 
 
 def _png(array) -> bytes:
@@ -110,7 +110,7 @@ def test_prepare_reports_every_bad_file(tmp_path):
     rgba = np.dstack([rng.integers(0, 255, (40, 40, 3), dtype=np.uint8), np.full((40, 40), 255, np.uint8)])
     (tmp_path / "src/a/alpha.png").write_bytes(_png(rgba))
 
-    manifest = manifests.folder_manifest(tmp_path / "src")
+    manifest = sources.folder_manifest(tmp_path / "src")
     assert manifest.channels == 3 and manifest.class_names == ["a", "b"]
     prepared = prepare(manifest, tmp_path / "out")
     skipped = {entry["file"]: entry["reason"] for entry in prepared.report["skipped"]}
@@ -118,5 +118,5 @@ def test_prepare_reports_every_bad_file(tmp_path):
     assert "truncated" in skipped["a/truncated.jpg"] and "empty" in skipped["a/empty.png"]
     assert prepared.report["num_skipped"] == 3
     assert prepared.report["num_images"] == len(prepared.labels) == 9  # 6 plain + 16-bit + CMYK + RGBA
-    assert sorted(prepared.files) == sorted(r.relative for r in data.scan(manifest, tmp_path / "src")[0]
+    assert sorted(prepared.files) == sorted(r.relative for r in sources.scan(manifest, tmp_path / "src")[0]
                                             if r.relative not in skipped)

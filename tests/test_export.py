@@ -2,8 +2,9 @@ import hashlib
 
 import numpy as np
 
-from mgm_tf.decode import read_image
-from mgm_tf.export import export_dataset, read_manifest_rows, read_marker
+from mgm_tf.data.decode import read_image
+from mgm_tf.export import export_dataset, read_marker
+from mgm_tf.io import read_csv
 
 
 def _rows(labels):
@@ -17,7 +18,7 @@ def test_grey_export_writes_marked_one_channel_pngs_listed_in_manifest(tmp_path)
     images = np.repeat(grey, 3, axis=-1)  # networks output 3 channels
     manifest = export_dataset(tmp_path, images, _rows([0, 1, 1, 0, 1]), ["NORMAL", "PNEUMONIA"], 1,
                               generator="test generator", dataset="demo")
-    rows = read_manifest_rows(manifest)
+    rows = read_csv(manifest)
     files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.png"))
     assert sorted(row["file"] for row in rows) == files and len(files) == 5
     for row, original in zip(rows, grey):
@@ -38,5 +39,5 @@ def test_grey_export_writes_marked_one_channel_pngs_listed_in_manifest(tmp_path)
 def test_colour_export_keeps_three_channels(tmp_path):
     images = np.random.default_rng(1).integers(0, 255, (2, 16, 16, 3), dtype=np.uint8)
     manifest = export_dataset(tmp_path, images, _rows([0, 0]), ["benign"], 3, generator="g", dataset="skin")
-    first = read_manifest_rows(manifest)[0]
+    first = read_csv(manifest)[0]
     assert np.array_equal(read_image(tmp_path / first["file"], 3), images[0])

@@ -1,7 +1,8 @@
 import keras
 import pytest
 
-from mgm_tf import flops, models
+from mgm_tf import refinement
+from mgm_tf.evaluation import flops
 
 
 def _single(layer, shape):
@@ -21,10 +22,10 @@ def test_conv_and_transposed_conv_flops():
 
 
 def test_paper_discriminator_flops_and_unknown_sizes():
-    discriminator = models.build_conditional_discriminator()
+    discriminator = refinement.build_conditional_discriminator()
     expected = 2 * (16 * 6 * 64 * 32 * 32 + 16 * 64 * 128 * 16 * 16 + 16 * 128 * 256 * 8 * 8 + 16384)
     assert flops.model_flops(discriminator) == expected
-    from mgm_tf.sr_models import build_srgan_generator
+    from mgm_tf.srgan import build_srgan_generator
 
     with pytest.raises(ValueError, match="fixed input size"):
         flops.model_flops(build_srgan_generator(num_residual_blocks=1))

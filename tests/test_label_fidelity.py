@@ -5,8 +5,10 @@ import keras
 import numpy as np
 import pytest
 
-from mgm_tf import fixtures, label_fidelity, models, quality, synthesis
-from mgm_tf.outputs import label_eligible
+from mgm_tf import dcgan, gan, imaging, quality_filter, refinement
+from mgm_tf.data import fixtures
+from mgm_tf.evaluation import label_fidelity
+from mgm_tf.quality_filter import label_eligible
 
 
 def test_agreement_overall_and_per_class():
@@ -30,16 +32,16 @@ def _brightness_judge(threshold: float) -> keras.Model:
 
 def test_class_aware_conditions_are_assigned_to_their_class_and_regenerable():
     keras.utils.set_random_seed(0)
-    generator = models.build_dcgan_generator(base_filters=32)
-    seeds = np.array([synthesis.image_seed(0, label, index) for label in (0, 1) for index in range(12)])
+    generator = dcgan.build_dcgan_generator(base_filters=32)
+    seeds = np.array([gan.image_seed(0, label, index) for label in (0, 1) for index in range(12)])
     labels = np.repeat(np.array([0, 1], np.int32), 12)
-    blind = synthesis.to_uint8(synthesis.draw_conditions(generator, labels, seeds, np.zeros(24, np.int32), 100))
+    blind = imaging.from_model_range(refinement.draw_conditions(generator, labels, seeds, np.zeros(24, np.int32), 100))
     threshold = float(np.median(blind.mean(axis=(1, 2, 3)) / 255.0))
     judge = _brightness_judge(threshold)
-    attempts, verified, probability = label_fidelity.class_aware_conditions(generator, judge, labels, seeds, 100, 3,
+    attempts, verified, probability = refinement.class_aware_conditions(generator, judge, labels, seeds, 100, 3,
                                                                             max_attempts=30, label="")
     assert verified.all() and attempts.max() > 0 and (probability > 0.5).all()
-    again = synthesis.to_uint8(synthesis.draw_conditions(generator, labels, seeds, attempts, 100))
+    again = imaging.from_model_range(refinement.draw_conditions(generator, labels, seeds, attempts, 100))
     predicted = label_fidelity.probabilities(judge, again, 3).argmax(axis=1)
     assert np.array_equal(predicted, labels)
     blind_predicted = label_fidelity.probabilities(judge, blind, 3).argmax(axis=1)
@@ -48,9 +50,9 @@ def test_class_aware_conditions_are_assigned_to_their_class_and_regenerable():
 
 
 def test_unverifiable_class_keeps_its_most_likely_draw():
-    generator = models.build_dcgan_generator(base_filters=32)
+    generator = dcgan.build_dcgan_generator(base_filters=32)
     judge = _brightness_judge(2.0)  # nothing is ever bright enough for class 1
-    attempts, verified, probability = label_fidelity.class_aware_conditions(
+    attempts, verified, probability = refinement.class_aware_conditions(
         generator, judge, np.array([1, 1, 0], np.int32), np.array([5, 6, 7]), 100, 3, max_attempts=4, label="")
     assert verified.tolist() == [False, False, True] and attempts[2] == 0
     assert (attempts[:2] < 4).all() and (probability[:2] < 0.5).all()
@@ -66,7 +68,7 @@ def test_filter_label_check_keeps_only_agreeing_candidates_without_filling_the_q
         label_eligible(rows, "maybe")
     table = np.array([[8.0, 8, 8], [9, 9, 9], [1, 1, 1], [2, 2, 2], [9, 9, 9], [8, 8, 8], [1, 1, 1], [2, 2, 2]])
     labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
-    _, keep = quality.select(table, labels, 0.5, eligible=eligible)
+    _, keep = quality_filter.select(table, labels, 0.5, eligible=eligible)
     assert np.flatnonzero(keep).tolist() == [0, 3, 6, 7]  # best eligible; the sharpest (1, 4, 5) disagree
 
 
@@ -81,7 +83,7 @@ def test_default_conditioning_beats_the_class_blind_reading_on_the_two_class_fix
     """The measured reason for the default (DESIGN.md "Labels that hold"), at a size CI affords:
     the oracle, which reads the class from the pixels, agrees with more exported labels under
     the default than under the paper's class-blind reading."""
-    from mgm_tf.conditioning_study import default_variant, run_study
+    from mgm_tf.evaluation.conditioning_study import default_variant, run_study
 
     default = default_variant()
     result = run_study(tmp_path, per_class=CI_STUDY["per_class"], dcgan_steps=CI_STUDY["dcgan_steps"],

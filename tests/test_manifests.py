@@ -1,6 +1,6 @@
 import pytest
 
-from mgm_tf import manifests
+from mgm_tf.data import manifests
 
 
 @pytest.mark.parametrize("name", manifests.available_manifests())

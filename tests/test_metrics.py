@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mgm_tf import metrics, utility
+from mgm_tf.evaluation import metrics
 
 
 def _gaussian(mean, std, count=40_000, seed=0):
@@ -76,10 +76,10 @@ def test_psnr_ssim_agree_with_definitions_and_tf_image():
 
 
 def test_super_resolution_report_has_bicubic_row(demo_prepared):
-    from mgm_tf import sr_models
+    from mgm_tf import srgan
 
-    generator = sr_models.build_srgan_generator(num_residual_blocks=1, filters=8)  # untrained: exactly bicubic
-    result = metrics.super_resolution_quality(generator, demo_prepared, "test")
+    generator = srgan.build_srgan_generator(num_residual_blocks=1, filters=8)  # untrained: exactly bicubic
+    result = srgan.super_resolution_quality(generator, demo_prepared, "test")
     assert set(result) >= {"bicubic", "srgan", "num_images", "split"}
     assert result["num_images"] == (demo_prepared.splits == "test").sum()
     assert result["srgan"]["psnr"]["mean"] == pytest.approx(result["bicubic"]["psnr"]["mean"], abs=0.05)
@@ -88,11 +88,11 @@ def test_super_resolution_report_has_bicubic_row(demo_prepared):
 def test_classification_metrics_known_values():
     labels = np.array([0, 0, 1, 1, 2, 2])
     probabilities = np.eye(3)[[0, 1, 1, 1, 2, 0]] * 0.8 + 0.1
-    result = utility.classification_metrics(labels, probabilities)
+    result = metrics.classification_metrics(labels, probabilities)
     assert result["accuracy"] == pytest.approx(4 / 6)
     assert result["balanced_accuracy"] == pytest.approx((0.5 + 1 + 0.5) / 3)
     assert result["macro_f1"] == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
-    assert utility.roc_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == pytest.approx(0.75)
+    assert metrics.roc_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == pytest.approx(0.75)
 
 
 def _denman_beavers_sqrt(matrix, iterations=60):
@@ -146,7 +146,7 @@ def test_precision_recall_uses_equal_sample_sizes():
 
 
 def test_copies_of_one_image_have_no_recall_and_no_diversity(demo_prepared):
-    from mgm_tf.evaluate import quality_metrics
+    from mgm_tf.evaluation.measure import quality_metrics
 
     train, test = demo_prepared.indices("train"), demo_prepared.indices("test")
     real, held_out = demo_prepared.images_gan[train], demo_prepared.images_gan[test]
@@ -168,7 +168,7 @@ def test_feature_trust_refuses_few_images_and_collapsed_features():
 
 
 def test_inception_inputs_are_resized_bilinearly_not_blockwise():
-    from mgm_tf.features import to_unit_range
+    from mgm_tf.evaluation.features import to_unit_range
 
     board = (np.indices((8, 8)).sum(axis=0) % 2 * 255).astype(np.uint8)[None, :, :, None]
     resized = to_unit_range(board, 299)
@@ -178,15 +178,15 @@ def test_inception_inputs_are_resized_bilinearly_not_blockwise():
 
 
 def test_super_resolution_refuses_the_training_split(demo_prepared):
-    from mgm_tf import sr_models
+    from mgm_tf import srgan
 
-    generator = sr_models.build_srgan_generator(num_residual_blocks=1, filters=8)
+    generator = srgan.build_srgan_generator(num_residual_blocks=1, filters=8)
     with pytest.raises(ValueError, match="held-out images only"):
-        metrics.super_resolution_quality(generator, demo_prepared, "train")
+        srgan.super_resolution_quality(generator, demo_prepared, "train")
 
 
 def test_domain_features_are_unit_scaled_for_kid():
-    from mgm_tf.evaluate import unit_scaled
+    from mgm_tf.evaluation.measure import unit_scaled
 
     real, fake = 40.0 * _gaussian([0] * 6, [1] * 6, 200, 17), 40.0 * _gaussian([0.5] * 6, [1] * 6, 200, 18)
     scaled_real, scaled_fake = unit_scaled(real, fake)

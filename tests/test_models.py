@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mgm_tf import models, sr_models
+from mgm_tf import dcgan, gan, refinement, srgan
+from mgm_tf.baselines import cyclegan
 
 
 def _output_shapes(model):
@@ -17,7 +18,7 @@ def _conv(kernel, inputs, filters):
 
 
 def test_conditional_generator_shapes_follow_section_3_6():
-    generator = models.build_conditional_generator()
+    generator = refinement.build_conditional_generator()
     shapes = _output_shapes(generator)
     assert shapes["noise"] == (100,) and shapes["condition"] == (64, 64, 3)
     assert shapes["noise_dense"] == (16384,)
@@ -31,7 +32,7 @@ def test_conditional_generator_shapes_follow_section_3_6():
 
 
 def test_conditional_discriminator_shapes_follow_section_3_7():
-    discriminator = models.build_conditional_discriminator()
+    discriminator = refinement.build_conditional_discriminator()
     shapes = _output_shapes(discriminator)
     assert shapes["pair"] == (64, 64, 6)
     convs = [shape for name, shape in shapes.items() if name.startswith("conv2d")]
@@ -46,17 +47,17 @@ def test_paper_exact_parameter_counts():
     transposed = _conv(4, 384, 128) + _conv(4, 128, 64) + _conv(4, 64, 32)
     batch_norm_trainable = 2 * (128 + 64 + 32)
     output = _conv(3, 32, 3)
-    generator = models.count_parameters(models.build_conditional_generator())
+    generator = gan.count_parameters(refinement.build_conditional_generator())
     assert generator["trainable"] == dense + condition + transposed + batch_norm_trainable + output == 2_742_659
     assert generator["non_trainable"] == 2 * (128 + 64 + 32)
-    discriminator = models.count_parameters(models.build_conditional_discriminator())
+    discriminator = gan.count_parameters(refinement.build_conditional_discriminator())
     assert discriminator["trainable"] == _conv(4, 6, 64) + _conv(4, 64, 128) + _conv(4, 128, 256) + 16384 + 1 == 678_337
 
 
 def test_label_conditioned_variants_add_one_plane():
-    generator = models.build_conditional_generator(num_classes=3)
+    generator = refinement.build_conditional_generator(num_classes=3)
     assert generator.get_layer("bottleneck").output.shape[1:] == (8, 8, 385)
-    discriminator = models.build_conditional_discriminator(num_classes=3)
+    discriminator = refinement.build_conditional_discriminator(num_classes=3)
     assert discriminator.get_layer("pair").output.shape[1:] == (64, 64, 7)
     output = generator([np.zeros((2, 100), "float32"), np.zeros((2, 64, 64, 3), "float32"), np.array([0, 2])])
     assert output.shape == (2, 64, 64, 3) and float(np.abs(output).max()) <= 1.0
@@ -64,8 +65,8 @@ def test_label_conditioned_variants_add_one_plane():
 
 @pytest.mark.parametrize("num_classes", [None, 2])
 def test_dcgan_and_cgan_baseline_shapes(num_classes):
-    generator = models.build_dcgan_generator(num_classes=num_classes)
-    discriminator = models.build_dcgan_discriminator(num_classes=num_classes)
+    generator = dcgan.build_dcgan_generator(num_classes=num_classes)
+    discriminator = dcgan.build_dcgan_discriminator(num_classes=num_classes)
     noise = np.random.default_rng(0).standard_normal((2, 100)).astype("float32")
     labels = np.array([0, 1], "int32")
     images = np.asarray(generator([noise, labels] if num_classes else noise))
@@ -74,20 +75,20 @@ def test_dcgan_and_cgan_baseline_shapes(num_classes):
 
 
 def test_cyclegan_pair_shapes():
-    generator, discriminator = models.build_cycle_generator(num_residual_blocks=2), models.build_patch_discriminator()
+    generator, discriminator = cyclegan.build_cycle_generator(num_residual_blocks=2), cyclegan.build_patch_discriminator()
     images = generator(np.zeros((1, 64, 64, 3), "float32"))
     assert images.shape == (1, 64, 64, 3) and discriminator(images).shape == (1, 16, 16, 1)
 
 
 def test_pixel_shuffle_matches_depth_to_space():
     values = np.random.default_rng(1).standard_normal((2, 5, 7, 12)).astype("float32")
-    ours = sr_models.PixelShuffle(2)(values)
+    ours = srgan.DepthToSpace(2)(values)
     assert np.allclose(ours, tf.nn.depth_to_space(values, 2))
 
 
 def test_srgan_upscales_any_size_by_four():
-    generator = sr_models.build_srgan_generator(num_residual_blocks=2, filters=16)
+    generator = srgan.build_srgan_generator(num_residual_blocks=2, filters=16)
     assert generator(np.zeros((1, 16, 20, 3), "float32")).shape == (1, 64, 80, 3)
     assert generator(np.zeros((1, 64, 64, 3), "float32")).shape == (1, 256, 256, 3)
-    discriminator = sr_models.build_srgan_discriminator(filters=8)
+    discriminator = srgan.build_srgan_discriminator(filters=8)
     assert discriminator(np.zeros((2, 96, 96, 3), "float32")).shape == (2, 1)

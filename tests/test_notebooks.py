@@ -36,7 +36,7 @@ def test_notebook_house_rules(path):
     assert "colab-badge.svg" in "".join(cells[0]["source"]) and build_notebooks.REPOSITORY in "".join(cells[0]["source"])
     code = ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
     assert any("#@param" in source for source in code), "no Colab form cell"
-    assert "colab.setup()" in code[0]
+    assert "notebook.setup()" in code[0]
     for source in code:
         assert not re.search(r"^\s*(def|class)\s", source, re.M), source
         assert not re.search(r"\.fit\(|GradientTape|^\s*while\s", source, re.M), source  # no training loops

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from mgm_tf import config as config_module
-from mgm_tf.export import read_manifest_rows, read_marker
-from mgm_tf.pipeline import Run, run_pipeline
+from mgm_tf.export import read_marker
+from mgm_tf.io import read_csv
+from mgm_tf.pipeline import run_pipeline
+from mgm_tf.run import Run
 
 
 def _smoke_config():
@@ -36,8 +38,8 @@ def test_smoke_run_produces_the_run_directory(smoke_run):
 
 def test_export_matches_filter_selection(smoke_run):
     run, _ = smoke_run
-    rows = read_manifest_rows(run.path / "synthetic" / "manifest.csv")
-    selected = read_manifest_rows(run.path / "filter" / "selected.csv")
+    rows = read_csv(run.path / "synthetic" / "manifest.csv")
+    selected = read_csv(run.path / "filter" / "selected.csv")
     assert len(rows) == len(selected) == 4  # round(0.2 × 10) = 2 per class, two classes
     assert {row["class"] for row in rows} == {"NORMAL", "PNEUMONIA"}
     first = run.path / "synthetic" / rows[0]["file"]
@@ -52,14 +54,15 @@ def test_export_matches_filter_selection(smoke_run):
 
 
 def test_export_rows_tie_to_their_candidates_by_id(smoke_run):
-    from mgm_tf import synthesis
-    from mgm_tf.decode import read_image
-    from mgm_tf.stages import build_srgan
+    from mgm_tf import srgan
+    from mgm_tf.data.decode import read_image
+    from mgm_tf.imaging import to_channels
+    from mgm_tf.srgan import build_srgan
 
     run, _ = smoke_run
-    rows = read_manifest_rows(run.path / "synthetic" / "manifest.csv")
-    candidates = {row["id"]: row for row in read_manifest_rows(run.path / "candidates" / "candidates.csv")}
-    selected = {row["id"] for row in read_manifest_rows(run.path / "filter" / "selected.csv")}
+    rows = read_csv(run.path / "synthetic" / "manifest.csv")
+    candidates = {row["id"]: row for row in read_csv(run.path / "candidates" / "candidates.csv")}
+    selected = {row["id"] for row in read_csv(run.path / "filter" / "selected.csv")}
     class_names = ["NORMAL", "PNEUMONIA"]
     assert {row["candidate_id"] for row in rows} == selected
     generator, _ = build_srgan(run.config.srgan)
@@ -72,9 +75,43 @@ def test_export_rows_tie_to_their_candidates_by_id(smoke_run):
         assert row["class"] == class_names[int(row["label"])] == candidate["class"]
         assert row["file"].startswith(f"{row['class']}/demo_{row['class']}_synthetic_") and row["file"].endswith(".png")
         assert row["predicted_class"] in class_names and 0.5 <= float(row["predicted_probability"]) <= 1.0
-        expected = synthesis.super_resolve(generator, images[[int(row["candidate_id"])]], label="")
-        grey = np.round(expected.astype(np.float32).mean(axis=-1, keepdims=True)).astype(np.uint8)[0]
-        np.testing.assert_array_equal(read_image(run.path / "synthetic" / row["file"], 1), grey)
+        expected = srgan.super_resolve(generator, images[[int(row["candidate_id"])]], label="")
+        np.testing.assert_array_equal(read_image(run.path / "synthetic" / row["file"], 1), to_channels(expected, 1)[0])
+
+
+def _files(folder) -> dict:
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_kill_during_export_keeps_the_previous_dataset_whole(smoke_run, tmp_path):
+    """The runtime dies while a new export is being written (after 3 of its files): the previous
+    synthetic/ is untouched, and running the stage again gives the uninterrupted result."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    run, _ = smoke_run
+    path = tmp_path / "copy"
+    shutil.copytree(run.path, path)
+    before = _files(path / "synthetic")
+    (path / "stages" / "export.json").unlink()
+    code = ("import os, signal, sys\n"
+            "from mgm_tf import config, export\nfrom mgm_tf.pipeline import run_pipeline\nfrom mgm_tf.run import Run\n"
+            "written, write = [], export.atomic_write\n"
+            "def dying_write(target, content):\n"
+            "    written.append(target)\n"
+            "    if len(written) == 4:\n"
+            "        os.kill(os.getpid(), signal.SIGKILL)\n"
+            "    write(target, content)\n"
+            "export.atomic_write = dying_write\n"
+            "run_pipeline(Run.open(sys.argv[1]), ['export'])\n")
+    result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == -signal.SIGKILL, result.stderr[-3000:]
+    assert _files(path / "synthetic") == before
+    assert len(list((path / "synthetic.partial").rglob("*.png"))) == 3
+    run_pipeline(Run.open(path), ["export"])
+    assert _files(path / "synthetic") == before and not (path / "synthetic.partial").exists()
 
 
 def test_report_names_parameters_and_smoke_status(smoke_run):
@@ -109,20 +146,20 @@ def test_stage_without_its_input_is_refused(tmp_path):
 
 
 def test_candidates_are_regenerable_from_their_seeds(smoke_run):
-    from mgm_tf import synthesis
-    from mgm_tf.stages import load_generators
+    from mgm_tf import refinement
+    from mgm_tf.refinement import load_generators
 
     run, _ = smoke_run
-    rows = read_manifest_rows(run.path / "candidates" / "candidates.csv")
+    rows = read_csv(run.path / "candidates" / "candidates.csv")
     images = np.load(run.path / "candidates" / "images.npy")
     g1, g2, per_class = load_generators(run, ["NORMAL", "PNEUMONIA"])
-    again, _ = synthesis.refine_samples(g1, g2, np.array([int(rows[3]["label"])]), np.array([int(rows[3]["seed"])]), label="")
+    again, _ = refinement.refine_samples(g1, g2, np.array([int(rows[3]["label"])]), np.array([int(rows[3]["seed"])]), label="")
     assert np.abs(again[0].astype(int) - images[3]).max() <= 1
 
 
 def test_evaluate_and_compare_on_smoke_run(smoke_run, tmp_path):
-    from mgm_tf.compare import compare_runs, write_comparison
-    from mgm_tf.evaluate import ROWS, evaluate_run
+    from mgm_tf.evaluation.compare import compare_runs, write_comparison
+    from mgm_tf.evaluation.evaluate import ROWS, evaluate_run
 
     run, _ = smoke_run
     opened = Run.open(run.path)

@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from mgm_tf import preprocess
+from mgm_tf.data import preprocess
 
 
 def _local_contrast(image):

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mgm_tf import quality
+from mgm_tf import quality_filter
 
 
 def _textured(rng, count):
@@ -23,11 +23,11 @@ def test_batched_scores_match_opencv_loop():
     images = _textured(np.random.default_rng(0), 20)
     grey = images[..., :1]
     for batch in (images, grey):
-        assert np.allclose(quality.scores(batch), quality.scores_opencv(batch), rtol=1e-4, atol=1e-3)
+        assert np.allclose(quality_filter.scores(batch), quality_filter.scores_opencv(batch), rtol=1e-4, atol=1e-3)
 
 
 def _demo_xrays():
-    from mgm_tf.manifests import package_path
+    from mgm_tf.data.manifests import package_path
 
     files = sorted(package_path("demo_data").glob("*/*.png"))
     return np.stack([cv2.resize(cv2.imread(str(f), cv2.IMREAD_GRAYSCALE), (64, 64), interpolation=cv2.INTER_AREA)
@@ -42,11 +42,11 @@ def test_filter_prefers_sharp_over_blurred_copies():
     blurred = np.stack([cv2.GaussianBlur(image, (0, 0), 1.5)[..., None] for image in sharp])
     images = np.concatenate([sharp, blurred])
     labels = np.tile(np.repeat([0, 1], 8), 2)
-    table = quality.scores(images)
+    table = quality_filter.scores(images)
     assert (table[:16, 0] > table[16:, 0]).all() and (table[:16, 2] > table[16:, 2]).all()  # each vs its copy
-    combined, keep = quality.select(table, labels, keep_fraction=0.2)
+    combined, keep = quality_filter.select(table, labels, keep_fraction=0.2)
     assert keep.sum() == 6 and keep[:16].sum() == 6  # round(0.2 × 16) = 3 per class
-    combined, keep = quality.select(table, labels, keep_fraction=0.5)
+    combined, keep = quality_filter.select(table, labels, keep_fraction=0.5)
     assert keep[:16].sum() >= 12 and combined[:16].mean() > combined[16:].mean() + 0.2
 
 
@@ -54,7 +54,7 @@ def test_filter_prefers_sharp_over_blurred_copies():
 def test_per_class_fractions_are_exact(keep_fraction, expected):
     labels = np.array([0] * 30 + [1] * 10 + [2] * 3)
     images = _textured(np.random.default_rng(2), len(labels))
-    _, keep = quality.select(quality.scores(images), labels, keep_fraction)
+    _, keep = quality_filter.select(quality_filter.scores(images), labels, keep_fraction)
     assert {label: int(keep[labels == label].sum()) for label in expected} == expected
 
 
@@ -62,12 +62,12 @@ def test_ties_are_broken_by_id_deterministically():
     images = np.repeat(_textured(np.random.default_rng(3), 1), 10, axis=0)
     labels = np.zeros(10, int)
     ids = np.arange(10)[::-1].copy()
-    _, keep = quality.select(quality.scores(images), labels, 0.3, ids)
+    _, keep = quality_filter.select(quality_filter.scores(images), labels, 0.3, ids)
     assert sorted(ids[keep].tolist()) == [0, 1, 2]
 
 
 def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="uint8"):
-        quality.scores(np.zeros((2, 8, 8, 3), np.float32))
+        quality_filter.scores(np.zeros((2, 8, 8, 3), np.float32))
     with pytest.raises(ValueError, match="keep_fraction"):
-        quality.select(np.zeros((2, 3)), np.zeros(2), 1.5)
+        quality_filter.select(np.zeros((2, 3)), np.zeros(2), 1.5)

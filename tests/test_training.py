@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mgm_tf import callbacks, cyclegan, losses, models, sr_models, training
-from mgm_tf.stages import fit_stage, read_history
+from mgm_tf import callbacks, dcgan, gan, refinement, srgan
+from mgm_tf.baselines import cyclegan
+from mgm_tf.io import read_history
+from mgm_tf.run import fit_stage
 
 
 def _images(count=4, size=64, seed=0):
@@ -33,9 +35,9 @@ def _step(trainer, generator, discriminator, data):
 
 @pytest.mark.parametrize("num_classes", [None, 2])
 def test_dcgan_step(num_classes):
-    generator = models.build_dcgan_generator(num_classes=num_classes, base_filters=64)
-    discriminator = models.build_dcgan_discriminator(num_classes=num_classes, base_filters=16)
-    trainer = training.DCGANTrainer(generator, discriminator)
+    generator = dcgan.build_dcgan_generator(num_classes=num_classes, base_filters=64)
+    discriminator = dcgan.build_dcgan_discriminator(num_classes=num_classes, base_filters=16)
+    trainer = dcgan.DCGANTrainer(generator, discriminator)
     trainer.compile()
     data = (_images(), np.array([0, 1, 0, 1], "int32")) if num_classes else _images()
     logs = _step(trainer, generator, discriminator, data)
@@ -44,17 +46,17 @@ def test_dcgan_step(num_classes):
 
 @pytest.mark.parametrize("num_classes", [None, 2])
 def test_conditional_refinement_step(num_classes):
-    generator = models.build_conditional_generator(num_classes=num_classes)
-    discriminator = models.build_conditional_discriminator(num_classes=num_classes)
-    trainer = training.ConditionalRefinementTrainer(generator, discriminator)
+    generator = refinement.build_conditional_generator(num_classes=num_classes)
+    discriminator = refinement.build_conditional_discriminator(num_classes=num_classes)
+    trainer = refinement.ConditionalRefinementTrainer(generator, discriminator)
     trainer.compile()
     _step(trainer, generator, discriminator, (_images(), np.array([0, 1, 1, 0], "int32")))
 
 
 def test_srgan_step_with_perceptual_loss():
-    generator = sr_models.build_srgan_generator(num_residual_blocks=1, filters=8)
-    discriminator = sr_models.build_srgan_discriminator(filters=4, dense_units=16)
-    trainer = training.SRGANTrainer(generator, discriminator, losses.build_vgg_extractor(None))
+    generator = srgan.build_srgan_generator(num_residual_blocks=1, filters=8)
+    discriminator = srgan.build_srgan_discriminator(filters=4, dense_units=16)
+    trainer = srgan.SRGANTrainer(generator, discriminator, srgan.build_vgg_extractor(None))
     trainer.compile()
     high = _images(2, 32)
     low = tf.image.resize(high, (8, 8), method="bicubic", antialias=True).numpy()
@@ -63,8 +65,8 @@ def test_srgan_step_with_perceptual_loss():
 
 
 def test_cyclegan_step():
-    g_ab, g_ba = models.build_cycle_generator(filters=8, num_residual_blocks=1), models.build_cycle_generator(filters=8, num_residual_blocks=1)
-    d_a, d_b = models.build_patch_discriminator(filters=8), models.build_patch_discriminator(filters=8)
+    g_ab, g_ba = cyclegan.build_cycle_generator(filters=8, num_residual_blocks=1), cyclegan.build_cycle_generator(filters=8, num_residual_blocks=1)
+    d_a, d_b = cyclegan.build_patch_discriminator(filters=8), cyclegan.build_patch_discriminator(filters=8)
     trainer = cyclegan.CycleGANTrainer(g_ab, g_ba, d_a, d_b)
     trainer.compile()
     before = [_weights(n) for n in (g_ab, g_ba, d_a, d_b)]
@@ -75,8 +77,8 @@ def test_cyclegan_step():
 
 def test_degrade_blurs_and_stays_in_range():
     images = _images(4)
-    degraded = np.asarray(training.degrade(images, keras.random.SeedGenerator(3)))
-    again = np.asarray(training.degrade(images, keras.random.SeedGenerator(3)))
+    degraded = np.asarray(refinement.degrade(images, keras.random.SeedGenerator(3)))
+    again = np.asarray(refinement.degrade(images, keras.random.SeedGenerator(3)))
     assert degraded.shape == images.shape and np.allclose(degraded, again)
     assert degraded.min() >= -1 and degraded.max() <= 1
     high_frequency = lambda x: np.abs(np.diff(x, axis=1)).mean()  # noqa: E731
@@ -85,34 +87,33 @@ def test_degrade_blurs_and_stays_in_range():
 
 def test_degrade_options_change_the_conditioning_image():
     images = _images(4)
-    coarse, fine = (np.asarray(training.degrade(images, keras.random.SeedGenerator(3), min_size, 0.0))
+    coarse, fine = (np.asarray(refinement.degrade(images, keras.random.SeedGenerator(3), min_size, 0.0))
                     for min_size in (8, 32))
     high_frequency = lambda x: np.abs(np.diff(x, axis=1)).mean()  # noqa: E731
     assert high_frequency(coarse) < high_frequency(fine)
-    quiet, noisy = (np.asarray(training.degrade(images, keras.random.SeedGenerator(3), 16, noise))
+    quiet, noisy = (np.asarray(refinement.degrade(images, keras.random.SeedGenerator(3), 16, noise))
                     for noise in (0.0, 0.3))
     assert 0.1 < np.std(noisy - quiet) < 0.4
     with pytest.raises(ValueError, match="degrade_min_size must divide the image size 64"):
-        training.degrade(images, keras.random.SeedGenerator(3), 24)
+        refinement.degrade(images, keras.random.SeedGenerator(3), 24)
 
 
 def test_pair_augmentation_shares_the_transform_and_keeps_each_images_own_statistics():
-    from mgm_tf import augment
 
     dark, bright = np.full((3, 64, 64, 3), -0.6, "float32"), np.full((3, 64, 64, 3), 0.4, "float32")
     dark[:, 20:40, 20:40] += 0.3  # some content, so contrast has something to act on
-    out_dark, out_bright = (np.asarray(x) for x in augment.colour([dark, bright], keras.random.SeedGenerator(5)))
+    out_dark, out_bright = (np.asarray(x) for x in gan.colour([dark, bright], keras.random.SeedGenerator(5)))
     shift_dark = out_dark.mean(axis=(1, 2, 3)) - dark.mean(axis=(1, 2, 3))
     shift_bright = out_bright.mean(axis=(1, 2, 3)) - bright.mean(axis=(1, 2, 3))
     np.testing.assert_allclose(shift_dark, shift_bright, atol=1e-5)  # one brightness draw, each around its own mean
     np.testing.assert_allclose(out_bright.std(axis=(1, 2, 3)), 0.0, atol=1e-5)  # no content borrowed from the pair
-    moved = augment.diff_augment_together([dark, bright], keras.random.SeedGenerator(7))
+    moved = gan.diff_augment_together([dark, bright], keras.random.SeedGenerator(7))
     zeroed_dark, zeroed_bright = (np.asarray(x) == 0 for x in moved)
     assert np.array_equal(zeroed_dark.any(axis=-1), zeroed_bright.any(axis=-1))  # same shift and cutout
 
 
 def test_refinement_output_depends_on_the_label():
-    generator = models.build_conditional_generator(num_classes=2)
+    generator = refinement.build_conditional_generator(num_classes=2)
     noise = np.random.default_rng(0).standard_normal((2, 100)).astype("float32")
     condition = _images(1)
     both = np.asarray(generator([noise[:1].repeat(2, 0), condition.repeat(2, 0), np.array([0, 1], "int32")],
@@ -121,11 +122,9 @@ def test_refinement_output_depends_on_the_label():
 
 
 def test_mode_seeking_term_penalises_a_generator_that_ignores_its_noise():
-    generator = models.build_dcgan_generator(base_filters=32)
-    trainer = training.DCGANTrainer(generator, models.build_dcgan_discriminator(base_filters=8), mode_seeking=1.0)
     noise = np.random.default_rng(0).standard_normal((4, 100)).astype("float32")
-    varied = float(trainer.mode_seeking_term(_images(4), noise))
-    collapsed = float(trainer.mode_seeking_term(np.repeat(_images(1), 4, axis=0), noise))
+    varied = float(gan.mode_seeking_term(_images(4), noise))
+    collapsed = float(gan.mode_seeking_term(np.repeat(_images(1), 4, axis=0), noise))
     assert collapsed > 1000 * varied
 
 
@@ -133,18 +132,18 @@ def test_vgg_extractor_loads_local_weights_file(tmp_path):
     reference = keras.applications.VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
     path = tmp_path / "vgg19_notop.weights.h5"
     reference.save_weights(str(path))
-    extractor = losses.build_vgg_extractor(str(path))
+    extractor = srgan.build_vgg_extractor(str(path))
     assert not extractor.trainable and extractor.output.shape[-1] == 512
     assert np.allclose(extractor.get_layer("block1_conv1").get_weights()[0], reference.get_layer("block1_conv1").get_weights()[0])
     with pytest.raises(ValueError, match="does not exist"):
-        losses.build_vgg_extractor(str(tmp_path / "missing.h5"))
+        srgan.build_vgg_extractor(str(tmp_path / "missing.h5"))
 
 
 def _small_dcgan(seed=0):
     keras.utils.set_random_seed(seed)
-    generator = models.build_dcgan_generator(base_filters=32)
-    discriminator = models.build_dcgan_discriminator(base_filters=8)
-    trainer = training.DCGANTrainer(generator, discriminator, seed=seed)
+    generator = dcgan.build_dcgan_generator(base_filters=32)
+    discriminator = dcgan.build_dcgan_discriminator(base_filters=8)
+    trainer = dcgan.DCGANTrainer(generator, discriminator, seed=seed)
     trainer.compile()
     return trainer
 
@@ -192,8 +191,8 @@ def test_non_finite_loss_stops_and_rolls_back(tmp_path):
 def test_mixed_precision_steps_stay_finite(policy):
     keras.mixed_precision.set_global_policy(policy)
     try:
-        trainer = training.ConditionalRefinementTrainer(models.build_conditional_generator(num_classes=2),
-                                                        models.build_conditional_discriminator(num_classes=2))
+        trainer = refinement.ConditionalRefinementTrainer(refinement.build_conditional_generator(num_classes=2),
+                                                        refinement.build_conditional_discriminator(num_classes=2))
         trainer.compile()
         if policy == "mixed_float16":
             assert isinstance(trainer.g_optimizer, keras.optimizers.LossScaleOptimizer)
@@ -212,7 +211,7 @@ def test_cpu_kernels_follow_the_switch_set_before_tensorflow_loads():
     import subprocess
     import sys
 
-    probe = ("import {first}; import {second}; import os; from mgm_tf.precision import cpu_kernels; "
+    probe = ("import {first}; import {second}; import os; from mgm_tf.device import cpu_kernels; "
              "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'), cpu_kernels())")
     base = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
 

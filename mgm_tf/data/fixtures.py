@@ -1,0 +1,139 @@
+"""Tiny offline copies of each Kaggle dataset's folder layout, placed in a kagglehub cache.
+
+Used by the tests and by the dataset notebooks in smoke mode: with KAGGLEHUB_CACHE pointing at
+the folder built here, the real `kagglehub.dataset_download(handle)` call returns the tiny tree
+without contacting Kaggle (files under datasets/<owner>/<slug>/versions/<N>/ plus the empty
+marker datasets/<owner>/<slug>/<N>.complete). Images are synthetic: smooth shapes with some
+texture and a class-dependent pattern, so classes differ and preprocessing has work to do.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mgm_tf.data.manifests import load_manifest
+
+# Per dataset: (relative path template per class folder, file-name pattern, extension, extra copies)
+# {split} and {folder} are filled in; names mimic each download's real naming.
+LAYOUTS = {
+    "pneumonia_xray": {"dirs": ["chest_xray/{split}/{folder}", "chest_xray/chest_xray/{split}/{folder}"],
+                       "splits": ["train", "test", "val"], "ext": ".jpeg",
+                       "names": {"NORMAL": "IM-{n:04d}-{k:04d}", "PNEUMONIA": "person{n}_bacteria_{k}"},
+                       "extra": ["__MACOSX/chest_xray/._IM-0001-0001.jpeg"]},
+    "diabetic_retinopathy": {"dirs": ["colored_images/{folder}"], "splits": [None], "ext": ".png",
+                             "names": {}, "extra": ["train.csv"]},
+    "brain_tumor_mri": {"dirs": ["{folder}", "brain_tumor_dataset/{folder}"], "splits": [None], "ext": ".jpg",
+                        "names": {"no": "N{k}", "yes": "Y{k}"}, "extra": []},
+    "skin_cancer": {"dirs": ["{split}/{folder}"], "splits": ["train", "test"], "ext": ".jpg", "names": {}, "extra": []},
+    "leukemia": {"dirs": ["{folder}"], "splits": [None], "ext": ".jpg", "names": {}, "extra": []},
+}
+
+
+def synthetic_image(rng: np.random.Generator, label: int, channels: int, size=(96, 112)) -> np.ndarray:
+    """A smooth blob image with noise texture; the class shifts the blob size and brightness."""
+    height, width = size
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    centre = rng.uniform(0.35, 0.65, 2) * (height, width)
+    radius = (0.18 + 0.08 * label) * min(size) * rng.uniform(0.85, 1.15)
+    blob = np.exp(-(((yy - centre[0]) ** 2 + (xx - centre[1]) ** 2) / (2 * radius ** 2)))
+    base = 40 + 150 * blob + 12 * label + rng.normal(0, 8, size)
+    if channels == 1:
+        return np.clip(base, 0, 255).astype(np.uint8)
+    tint = np.array([1.0, 0.75 - 0.1 * label, 0.6 + 0.1 * label])
+    return np.clip(base[:, :, None] * tint, 0, 255).astype(np.uint8)[:, :, ::-1]  # BGR for cv2
+
+
+def _file_name(layout: dict, folder: str, index: int) -> str:
+    pattern = layout["names"].get(folder, f"{folder.lower()}_{{k:03d}}")
+    # two images per patient for pneumonia-style names, so patient-level splits are exercised
+    return pattern.format(n=1000 + index // 2, k=index) + layout["ext"]
+
+
+def build_dataset_tree(name: str, root: Path, images_per_class: int = 4, seed: int = 0) -> Path:
+    """Write the tiny tree of one dataset under root; returns root."""
+    layout = LAYOUTS[name]
+    manifest = load_manifest(name)
+    rng = np.random.default_rng(seed)
+    for label, spec in enumerate(manifest.classes):
+        folder = spec.folders[0]
+        for split in layout["splits"]:
+            count = images_per_class if split in (None, "train") else max(2, images_per_class // 2)
+            for index in range(count):
+                image = synthetic_image(rng, label, manifest.channels)
+                offset = {None: 0, "train": 0, "test": 100, "val": 200}[split]  # distinct patients per split
+                file_name = _file_name(layout, folder, index + offset)
+                for copy in layout["dirs"]:
+                    path = root / copy.format(split=split or "", folder=folder).replace("//", "/") / file_name
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    cv2.imwrite(str(path), image)
+    for extra in layout["extra"]:
+        path = root / extra
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"id_code,diagnosis\n" if extra.endswith(".csv") else b"\x00\x05\x16\x07")
+    return root
+
+
+def build_kagglehub_cache(cache_dir: str | Path, names=None, images_per_class: int = 4) -> Path:
+    """Place tiny trees for the given manifests where kagglehub looks for pinned handles."""
+    cache_dir = Path(cache_dir)
+    for index, name in enumerate(names or LAYOUTS):
+        owner, slug, _, version = load_manifest(name).kaggle_handle.split("/")
+        base = cache_dir / "datasets" / owner / slug
+        build_dataset_tree(name, base / "versions" / version, images_per_class, seed=index)
+        (base / f"{version}.complete").touch()
+    return cache_dir
+
+
+def use_kagglehub_cache(cache_dir: str | Path) -> None:
+    """Point kagglehub at cache_dir for this process (what KAGGLEHUB_CACHE=... does in a shell)."""
+    os.environ["KAGGLEHUB_CACHE"] = str(cache_dir)
+
+
+# A two-class set whose classes differ visibly and computably: one soft blob on a textured
+# background, small and dim ("small") or large and bright ("large"), anywhere near the centre.
+# `oracle_class` reads the class back from the pixels (the blob's integrated brightness),
+# independently of any network, so the label agreement of synthetic images can be measured
+# without trusting a classifier. Size and brightness are what a CNN judge with global pooling
+# reads well, and what a DCGAN learns in a few hundred steps (stripe orientation was not: G1
+# collapsed to one orientation in 1,200 steps).
+TWO_CLASS_NAMES = ("large", "small")  # sorted, as a folder dataset orders its classes
+_BLOB = {"large": ((0.16, 0.20), (160, 200)), "small": ((0.07, 0.10), (90, 120))}  # radius, amplitude
+# Mean brightness above the median, over 600 fixture images: 3.1–7.1 for "small", 22–33 for "large".
+_ORACLE_THRESHOLD = 14.0
+
+
+def two_class_image(rng: np.random.Generator, label: int, size: int = 64) -> np.ndarray:
+    """uint8 size×size grey image of class `label` (0: large bright blob, 1: small dim blob)."""
+    (low_radius, high_radius), (low_amplitude, high_amplitude) = _BLOB[TWO_CLASS_NAMES[label]]
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    centre_y, centre_x = rng.uniform(0.3, 0.7, 2)
+    radius = rng.uniform(low_radius, high_radius)
+    blob = np.exp(-((yy - centre_y) ** 2 + (xx - centre_x) ** 2) / (2 * radius ** 2))
+    texture = cv2.GaussianBlur(rng.normal(0, 1, (size, size)).astype(np.float32), (0, 0), 1.5)
+    image = rng.uniform(30, 60) + rng.uniform(low_amplitude, high_amplitude) * blob + 8 * texture
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def write_two_class_folder(root: str | Path, per_class: int = 60, seed: int = 0, size: int = 64) -> Path:
+    """`root/<class>/*.png` for `python -m mgm_tf prepare --data-dir root` (seeded 20 % test split)."""
+    root, rng = Path(root), np.random.default_rng(seed)
+    for label, name in enumerate(TWO_CLASS_NAMES):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for index in range(per_class):
+            cv2.imwrite(str(root / name / f"{name}_{index:04d}.png"), two_class_image(rng, label, size))
+    return root
+
+
+def oracle_class(images: np.ndarray) -> np.ndarray:
+    """The class of two-class fixture images from their pixels: the mean brightness above each
+    image's median (the blob's volume) against a threshold midway between the two classes'
+    ranges: above → 0 ("large"), below → 1 ("small")."""
+    grey = np.asarray(images, np.float32)
+    grey = grey.mean(axis=-1) if grey.ndim == 4 else grey
+    excess = np.clip(grey - np.median(grey, axis=(1, 2), keepdims=True), 0, None)
+    volume = excess.mean(axis=(1, 2))
+    return (volume < _ORACLE_THRESHOLD).astype(np.int32)

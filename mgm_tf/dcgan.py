@@ -1,0 +1,164 @@
+"""Stage 1 (§3.2): the DCGAN G1(z) on all training images — networks, trainer, stage.
+
+Also the "cGAN alone" baseline's network (`num_classes` given: G(z, y), D(x, y)), trained by the
+same `train_dcgan`, and the sampler every later stage uses to draw from a trained G1.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+
+from mgm_tf.callbacks import kid_callbacks
+from mgm_tf.data.tfdata import gan_dataset
+from mgm_tf.imaging import from_model_range
+from mgm_tf.gan import (LEAK, GANTrainer, class_cycle, discriminator_loss, fixed_noise, generator_batch_norm,
+                        generator_loss, label_input, label_plane, mode_seeking_term, noise_for,
+                        progress, unpack)
+from mgm_tf.run import compile_trainer, fit_stage, save_networks, strategy_scope, use_diff_augment
+
+
+def build_dcgan_generator(latent_dim: int = 100, image_size: int = 64, channels: int = 3, base_filters: int = 256,
+                          num_classes: int | None = None, name: str = "dcgan_generator") -> keras.Model:
+    """DCGAN generator (Radford et al. conventions): z → 4×4×base → transposed convs (4×4,
+    stride 2, BatchNorm, ReLU) halving channels per doubling → image_size×image_size tanh.
+    With num_classes, a 50-d label embedding is concatenated to z (the cGAN baseline)."""
+    noise = keras.Input(shape=(latent_dim,), name="noise")
+    inputs, hidden = [noise], noise
+    if num_classes:
+        label = label_input()
+        inputs.append(label)
+        hidden = layers.Concatenate()([noise, layers.Embedding(num_classes, 50, name="label_embedding")(label)])
+    hidden = layers.Dense(4 * 4 * base_filters, use_bias=False)(hidden)
+    hidden = layers.ReLU()(generator_batch_norm()(layers.Reshape((4, 4, base_filters))(hidden)))
+    size, filters = 4, base_filters
+    while size < image_size // 2:
+        filters //= 2
+        hidden = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False)(hidden)
+        hidden = layers.ReLU()(generator_batch_norm()(hidden))
+        size *= 2
+    hidden = layers.Conv2DTranspose(channels, 4, strides=2, padding="same")(hidden)
+    image = layers.Activation("tanh", dtype="float32", name="image")(hidden)
+    return keras.Model(inputs if num_classes else noise, image, name=name)
+
+
+def build_dcgan_discriminator(image_size: int = 64, channels: int = 3, base_filters: int = 64,
+                              num_classes: int | None = None, name: str = "dcgan_discriminator") -> keras.Model:
+    """DCGAN discriminator: strided 4×4 convs 64→128→256 with LeakyReLU(0.2), BatchNorm on all
+    but the first, flatten → one logit. With num_classes a label plane joins the image."""
+    image = keras.Input(shape=(image_size, image_size, channels), name="image")
+    inputs, hidden = [image], image
+    if num_classes:
+        label = label_input()
+        inputs.append(label)
+        hidden = layers.Concatenate()([image, label_plane(label, num_classes, image_size, "label")])
+    for index, filters in enumerate((base_filters, base_filters * 2, base_filters * 4)):
+        hidden = layers.Conv2D(filters, 4, strides=2, padding="same")(hidden)
+        if index:
+            hidden = layers.BatchNormalization()(hidden)
+        hidden = layers.LeakyReLU(LEAK)(hidden)
+    logit = layers.Dense(1, dtype="float32", name="logit")(layers.Flatten()(hidden))
+    return keras.Model(inputs if num_classes else image, logit, name=name)
+
+
+def build_dcgan(stage_config, num_classes=None):
+    generator = build_dcgan_generator(stage_config.latent_dim, base_filters=stage_config.base_filters,
+                                      num_classes=num_classes)
+    return generator, build_dcgan_discriminator(num_classes=num_classes)
+
+
+class DCGANTrainer(GANTrainer):
+    """G1(z) — or, with label-conditioned networks, the "cGAN alone" baseline G(z, y)."""
+
+    def __init__(self, generator, discriminator, latent_dim: int = 100, seed: int = 0, **kwargs):
+        super().__init__(generator, discriminator, latent_dim, seed, **kwargs)
+        self.conditional = len(generator.inputs) > 1
+
+    def train_step(self, data):
+        images, labels = unpack(data)
+        noise = self.noise(ops.shape(images)[0])
+        with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
+            if self.conditional:
+                fake = self.generator([noise, labels], training=True)
+                real_logits = self.discriminator(self.augmented([images, labels]), training=True)
+                fake_logits = self.discriminator(self.augmented([fake, labels]), training=True)
+            else:
+                fake = self.generator(noise, training=True)
+                real_logits = self.discriminator(self.augmented(images), training=True)
+                fake_logits = self.discriminator(self.augmented(fake), training=True)
+            d_loss = discriminator_loss(real_logits, fake_logits)
+            g_loss = generator_loss(fake_logits)
+            if self.mode_seeking:
+                g_loss = g_loss + self.mode_seeking * mode_seeking_term(fake, noise)
+            d_scaled = self.scaled(self.d_optimizer, d_loss)
+            g_scaled = self.scaled(self.g_optimizer, g_loss)
+        self.apply(self.d_optimizer, discriminator_tape, d_scaled, self.discriminator)
+        self.apply(self.g_optimizer, generator_tape, g_scaled, self.generator)
+        return self.report(d_loss=d_loss, g_loss=g_loss)
+
+
+def g1_classes(run, num_classes: int):
+    """The number of classes G1 is conditioned on: None (the paper's unconditional §3.2 DCGAN)
+    unless synthesis.conditioning is "conditional_g1", a named deviation (DESIGN.md)."""
+    return num_classes if run.config.synthesis.conditioning == "conditional_g1" else None
+
+
+def train_dcgan(run, prepared, strategy, stage_name: str, num_classes, label: str) -> dict:
+    """A DCGAN G(z) — or, with num_classes, G(z, y) — with stage 1's settings, into <run>/<stage_name>/."""
+    stage_config, stage_dir = run.config.dcgan, run.stage_dir(stage_name)
+    with strategy_scope(strategy):
+        generator, discriminator = build_dcgan(stage_config, num_classes)
+        trainer = DCGANTrainer(generator, discriminator, stage_config.latent_dim, run.config.seed,
+                                        diff_augment=use_diff_augment(stage_config, prepared),
+                                        mode_seeking=stage_config.mode_seeking)
+        compile_trainer(trainer, stage_config, run)
+    dataset = gan_dataset(prepared, "train", stage_config.batch_size, run.config.seed, stage_config.balanced,
+                                 labels=bool(num_classes))
+    noise = fixed_noise(run.config.seed, 16, stage_config.latent_dim)
+    preview_labels = class_cycle(num_classes, 16) if num_classes else None
+    monitor_seeds = np.arange(stage_config.kid_samples) + 10_000
+    monitor_labels = class_cycle(num_classes, stage_config.kid_samples) if num_classes else None
+
+    def preview():
+        return generator([noise, preview_labels] if num_classes else noise, training=False)
+
+    def sample():
+        return unconditional_samples(generator, monitor_seeds, stage_config.latent_dim,
+                                               labels=monitor_labels, label="")
+
+    info = fit_stage(trainer, dataset, stage_dir, stage_config.epochs, preview, stage_config.sample_every,
+                     run.config.tensorboard, label,
+                     extra_callbacks=kid_callbacks(run, prepared, stage_config, stage_dir, sample),
+                     steps_per_epoch=stage_config.steps_per_epoch)
+    info["parameters"] = save_networks(stage_dir, stage_config, {"generator": generator, "discriminator": discriminator})
+    return info
+
+
+def stage_dcgan(run, prepared, strategy=None) -> dict:
+    """Stage 1 (§3.2): unconditional DCGAN on all training images of the dataset."""
+    classes = g1_classes(run, prepared.num_classes)
+    label = "stage 1/4: DCGAN" + (" (class-conditional G1: a deviation from §3.2)" if classes else "")
+    return train_dcgan(run, prepared, strategy, "dcgan", classes, label)
+
+
+def load_dcgan_generator(run, num_classes: int):
+    """G1 with its trained weights (class-conditional when the run was made so)."""
+    generator, _ = build_dcgan(run.config.dcgan, g1_classes(run, num_classes))
+    generator.load_weights(str(run.path / "dcgan" / "generator.weights.h5"))
+    return generator
+
+
+def unconditional_samples(generator, seeds: np.ndarray, latent_dim: int = 100, batch_size: int = 128,
+                          labels: np.ndarray | None = None, label: str = "synthesis") -> np.ndarray:
+    """G(z) or, for a label-conditioned generator, G(z, y): uint8 images, one seed per image."""
+    images = []
+    bar = progress(len(seeds), label)
+    for start in range(0, len(seeds), batch_size):
+        stop = min(start + batch_size, len(seeds))
+        (noise,) = noise_for(seeds[start:stop], latent_dim)
+        inputs = [noise, np.asarray(labels[start:stop], np.int32)] if labels is not None else noise
+        images.append(from_model_range(generator(inputs, training=False)))
+        bar.update(stop)
+    return np.concatenate(images) if images else np.zeros((0, 64, 64, 3), np.uint8)

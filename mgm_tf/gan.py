@@ -1,0 +1,281 @@
+"""What the three GAN stages share: losses (paper eqs. 1–2), DiffAugment, the mode-seeking
+term, the base trainer (two optimizers, loss scaling, trackers, the seed generator), network
+building blocks and per-image seeds. Each stage's own networks, `train_step` and stage
+function live in its module (`dcgan`, `refinement`, `srgan`).
+
+Every trainer is a `keras.Model` overriding `train_step` (the keras-io GAN idiom). A step runs
+G and D forward once and updates both from two gradient tapes (the tf/docs DCGAN pattern).
+Losses are float32 whatever the layer policy; under `mixed_float16` the optimizers are
+LossScaleOptimizers; under tf.distribute a replica's loss is divided by the number of replicas
+because Keras all-reduces gradients with a SUM.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+
+from mgm_tf.data.tfdata import to_model_range
+
+LEAK = 0.2
+# Generator BatchNorm momentum 0.9 (PyTorch's 0.1): moving statistics follow a fast-changing
+# generator; with Keras' 0.99 the inference-mode samples of a short run came out flat grey.
+GENERATOR_BN_MOMENTUM = 0.9
+
+
+# --- losses -------------------------------------------------------------------------------
+
+def bce_from_logits(target: float, logits):
+    """Mean binary cross-entropy of logits against a constant target (1 real, 0 fake)."""
+    logits = ops.cast(logits, "float32")
+    targets = ops.full_like(logits, target)
+    return ops.mean(keras.losses.binary_crossentropy(targets, logits, from_logits=True))
+
+
+def discriminator_loss(real_logits, fake_logits):
+    """−[log D(x) + log(1 − D(G(z)))]: the sum of the two BCE terms, as reported in Table 1."""
+    return bce_from_logits(1.0, real_logits) + bce_from_logits(0.0, fake_logits)
+
+
+def generator_loss(fake_logits):
+    """Non-saturating generator loss −log D(G(z)) (the usual practical form of eq. 1)."""
+    return bce_from_logits(1.0, fake_logits)
+
+
+def mean_squared_error(target, prediction):
+    return ops.mean(ops.square(ops.cast(target, "float32") - ops.cast(prediction, "float32")))
+
+
+def mean_absolute_error(target, prediction):
+    return ops.mean(ops.abs(ops.cast(target, "float32") - ops.cast(prediction, "float32")))
+
+
+def mode_seeking_term(fake, noise):
+    """Mode-seeking regularisation (Mao et al., CVPR 2019, "MSGAN"): 1 / (ratio + ε), where the
+    ratio is how far apart two halves of the batch's images are per unit distance of their
+    noise. A generator that maps different z to one image (mode collapse, the 12-image demo's
+    failure) pays for it."""
+    half = ops.shape(fake)[0] // 2
+    image_distance = ops.mean(ops.abs(ops.cast(fake[:half] - fake[half:2 * half], "float32")))
+    noise_distance = ops.mean(ops.abs(noise[:half] - noise[half:2 * half]))
+    return 1.0 / (image_distance / noise_distance + 1e-5)
+
+
+# --- DiffAugment (Zhao et al., NeurIPS 2020) ---------------------------------------------------
+# The same random, differentiable augmentations on real and generated images before the
+# discriminator, so D cannot memorise a small training set. On for tiny datasets (the demo),
+# where it measurably keeps the DCGAN from collapsing; off by default for large ones.
+
+def _per_image(batch, seed_generator, low=-0.5, high=0.5):
+    return keras.random.uniform((batch, 1, 1, 1), low, high, seed=seed_generator)
+
+
+def colour(images: list, seed_generator) -> list:
+    """Brightness ±0.5 (in [-1, 1] units ×0.5), saturation ×[0, 2], contrast ×[0.5, 1.5]: one
+    random draw per sample, applied to every image of the list, each around its own means (so
+    the condition c of a pair never borrows the statistics of x, nor x those of c)."""
+    batch = ops.shape(images[0])[0]
+    brightness = _per_image(batch, seed_generator)
+    saturation = _per_image(batch, seed_generator) * 2.0 + 1.0
+    contrast = _per_image(batch, seed_generator) + 1.0
+    outputs = []
+    for image in images:
+        image = image + brightness
+        mean = ops.mean(image, axis=-1, keepdims=True)
+        image = (image - mean) * saturation + mean
+        mean = ops.mean(image, axis=(1, 2, 3), keepdims=True)
+        outputs.append((image - mean) * contrast + mean)
+    return outputs
+
+
+def translation(images: list, seed_generator, ratio: float = 0.125) -> list:
+    """Shift each sample by up to ratio × size pixels (the same shift for every image of the
+    list), filling with zeros (nearest sampling)."""
+    batch = ops.shape(images[0])[0]
+    size = images[0].shape[1]
+    shift = ops.round(keras.random.uniform((batch, 2), -ratio * size, ratio * size, seed=seed_generator))
+    ones, zeros = ops.ones((batch, 1)), ops.zeros((batch, 1))
+    transform = ops.concatenate([ones, zeros, -shift[:, :1], zeros, ones, -shift[:, 1:], zeros, zeros], axis=1)
+    return [ops.image.affine_transform(image, transform, interpolation="nearest", fill_mode="constant")
+            for image in images]
+
+
+def cutout(images: list, seed_generator, ratio: float = 0.5) -> list:
+    """Zero a random square of ratio × size per sample (the same square in every image of the list)."""
+    batch = ops.shape(images[0])[0]
+    size = images[0].shape[1]
+    half = ratio * size / 2.0
+    centre = keras.random.uniform((batch, 2), 0.0, float(size), seed=seed_generator)
+    coordinates = ops.cast(ops.arange(size), "float32")
+    rows = ops.abs(coordinates[None, :] - centre[:, :1]) < half
+    columns = ops.abs(coordinates[None, :] - centre[:, 1:]) < half
+    keep = 1.0 - ops.cast(ops.logical_and(rows[:, :, None], columns[:, None, :]), "float32")[:, :, :, None]
+    return [image * keep for image in images]
+
+
+def diff_augment_together(images: list, seed_generator) -> list:
+    """colour → translation → cutout, the policy the DiffAugment paper uses for small data, with
+    one random transform per sample shared by all images in the list (x and c of a pair)."""
+    images = [ops.cast(image, "float32") for image in images]
+    return cutout(translation(colour(images, seed_generator), seed_generator), seed_generator)
+
+
+def diff_augment(images, seed_generator):
+    """DiffAugment of one batch of images."""
+    return diff_augment_together([images], seed_generator)[0]
+
+
+# --- training -------------------------------------------------------------------------------
+
+def make_optimizer(learning_rate: float = 1e-4, beta_1: float = 0.5) -> keras.optimizers.Optimizer:
+    """Adam(1e-4, β1=0.5) as in paper §4; loss-scaled under mixed_float16."""
+    optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1)
+    if keras.mixed_precision.global_policy().name == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def replica_scaled(loss):
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss / replicas if replicas > 1 else loss
+
+
+def unpack(data):
+    """(images, labels) or images alone → (model-range images, labels or None).
+
+    uint8 batches (what `tfdata.gan_dataset` yields) become [-1, 1] with 3 channels here, inside
+    the compiled step on the device; float batches are taken as already in model range."""
+    images, labels = data, None
+    if isinstance(data, (tuple, list)):
+        images, labels = data[0], data[1] if len(data) > 1 else None
+    if images.dtype == tf.uint8:
+        images = to_model_range(images)
+    return images, labels
+
+
+class GANTrainer(keras.Model):
+    """Shared machinery of the stage trainers: a generator and a discriminator, their two
+    optimizers, a seed generator whose state is checkpointed, loss trackers and DiffAugment.
+    Subclasses write their own `train_step`."""
+
+    tracked = ("d_loss", "g_loss")
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int = 100, seed: int = 0,
+                 diff_augment: bool = False, mode_seeking: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.diff_augment = diff_augment
+        self.mode_seeking = float(mode_seeking)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = latent_dim
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        # The RNG state is saved with the weights, so a resumed run draws the same noise.
+        self._track_variable(self.seed_generator.state)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.tracked}
+        self.built = True  # sub-networks are functional models, already built
+
+    def compile(self, d_optimizer=None, g_optimizer=None, learning_rate: float = 1e-4, beta_1: float = 0.5, **kwargs):
+        super().compile(optimizer=None, **kwargs)  # the two optimizers below do the work; no unused default
+        self.d_optimizer = d_optimizer or make_optimizer(learning_rate, beta_1)
+        self.g_optimizer = g_optimizer or make_optimizer(learning_rate, beta_1)
+        # Variables exist before a BackupAndRestore checkpoint is loaded into them.
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+
+    def call(self, inputs, training=False):
+        return self.generator(inputs, training=training)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def noise(self, batch_size):
+        return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+
+    def scaled(self, optimizer, loss):
+        """The loss to differentiate: divided by the replicas, multiplied by the loss scale."""
+        return optimizer.scale_loss(replica_scaled(loss))
+
+    def apply(self, optimizer, tape, scaled_loss, network):
+        """Gradients of a scaled loss applied to a network's weights (the optimizer unscales them)."""
+        variables = network.trainable_variables
+        optimizer.apply_gradients(zip(tape.gradient(scaled_loss, variables), variables))
+
+    def report(self, **values):
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def augmented(self, inputs):
+        """DiffAugment on what D sees. The images of a pair (x or G(.), and c) get the same random
+        transform, each computed with its own statistics (`diff_augment_together`)."""
+        if not self.diff_augment:
+            return inputs
+        items = list(inputs) if isinstance(inputs, list) else [inputs]
+        images = [index for index, item in enumerate(items) if len(item.shape) == 4]
+        for index, augmented in zip(images, diff_augment_together([items[i] for i in images], self.seed_generator)):
+            items[index] = augmented
+        return items if isinstance(inputs, list) else items[0]
+
+
+# --- network building blocks ------------------------------------------------------------------
+
+def generator_batch_norm():
+    return layers.BatchNormalization(momentum=GENERATOR_BN_MOMENTUM)
+
+
+def label_input():
+    return keras.Input(shape=(), dtype="int32", name="label")
+
+
+def label_plane(label, num_classes: int, size: int, name: str):
+    """Class label → one size×size feature plane (embedding → dense → reshape), as in §3.3's
+    "label information using embedding layers" and the common Keras cGAN recipe."""
+    embedded = layers.Embedding(num_classes, 50, name=f"{name}_embedding")(label)
+    plane = layers.Dense(size * size, name=f"{name}_dense")(embedded)
+    return layers.Reshape((size, size, 1), name=f"{name}_plane")(plane)
+
+
+def count_parameters(model: keras.Model) -> dict:
+    """Trainable and non-trainable parameter counts (BatchNorm moving statistics are
+    non-trainable). Keras' `count_params()` gives the total only; the split is what the
+    paper's "0.67 M parameters" is compared with."""
+    trainable = sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
+    total = model.count_params()
+    return {"trainable": trainable, "non_trainable": total - trainable, "total": total}
+
+
+# --- sampling -----------------------------------------------------------------------------------
+# Each synthetic image has its own seed derived from (run seed, class, index), so any single
+# image can be regenerated from its manifest row.
+
+def image_seed(run_seed: int, label: int, index: int) -> int:
+    digest = hashlib.sha256(f"{run_seed}:{label}:{index}".encode()).hexdigest()
+    return int(digest[:8], 16)
+
+
+def noise_for(seeds, latent_dim: int, streams: int = 1) -> list[np.ndarray]:
+    """`streams` independent N(0, 1) vectors per seed (z1 for G1, z2 for G2)."""
+    rows = [np.random.default_rng(seed).standard_normal((streams, latent_dim)).astype(np.float32) for seed in seeds]
+    stacked = np.stack(rows) if rows else np.zeros((0, streams, latent_dim), np.float32)
+    return [stacked[:, stream] for stream in range(streams)]
+
+
+def fixed_noise(seed: int, count: int, latent_dim: int) -> np.ndarray:
+    """The noise of a stage's preview grids: the same every epoch, so the grids show progress."""
+    return np.random.default_rng(seed).standard_normal((count, latent_dim)).astype(np.float32)
+
+
+def class_cycle(num_classes: int, count: int) -> np.ndarray:
+    """Labels 0, 1, …, K−1, 0, 1, … for `count` images: every class equally often."""
+    return (np.arange(count) % num_classes).astype(np.int32)
+
+
+def progress(total: int, label: str, unit: str = "image") -> keras.utils.Progbar:
+    if label:
+        print(label, flush=True)
+    return keras.utils.Progbar(total, unit_name=unit)

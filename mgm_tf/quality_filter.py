@@ -1,0 +1,153 @@
+"""Stage 3 (§3.4): the non-trainable quality filter.
+
+Per image: variance of the Laplacian (sharpness), Shannon entropy of the grey-level histogram
+(detail) and mean Sobel gradient magnitude (edges). Scores are rank-normalised within each
+class, averaged, and the best `keep_fraction` of every class is kept. Batched numpy is the
+default (batched OpenCV filters over stacked images, ~17,600 images/s at 64×64 on 2 CPU
+cores); `scores_opencv` is the per-image OpenCV loop (~9,500 images/s) it must agree with.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from mgm_tf.evaluation import label_fidelity
+from mgm_tf.plots import histograms, save_figure, save_grid
+from mgm_tf.imaging import to_grey
+from mgm_tf.io import read_csv, write_csv
+
+SCORE_NAMES = ("sharpness", "entropy", "edges")
+
+
+def grey_images(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, H, W, 1|3) → uint8 (N, H, W): the filter scores grey levels."""
+    return to_grey(images)[..., 0]
+
+
+def _scores_chunk(grey: np.ndarray) -> np.ndarray:
+    """Each image is reflect-padded by one pixel (OpenCV's BORDER_REFLECT_101), the batch is
+    stacked into one tall image and filtered by OpenCV in a single call (SIMD, threaded); the
+    padding rows, where neighbouring images meet, are discarded. ~1.8× the per-image loop."""
+    count, height, width = grey.shape
+    padded = np.pad(grey, ((0, 0), (1, 1), (1, 1)), mode="reflect")
+    tall = padded.reshape(count * (height + 2), width + 2)
+
+    def interior(filtered):
+        return filtered.reshape(count, height + 2, width + 2)[:, 1:-1, 1:-1].reshape(count, -1)
+
+    sharpness = interior(cv2.Laplacian(tall, cv2.CV_32F, ksize=1)).var(axis=1, dtype=np.float64)
+    magnitude = cv2.magnitude(cv2.Sobel(tall, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(tall, cv2.CV_32F, 0, 1, ksize=3))
+    edges = interior(magnitude).mean(axis=1, dtype=np.float64)
+    offsets = (np.arange(count, dtype=np.int64) * 256)[:, None]
+    histogram = np.bincount((grey.reshape(count, -1) + offsets).ravel(), minlength=count * 256).reshape(count, 256)
+    probability = histogram / histogram.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -np.where(probability > 0, probability * np.log2(probability), 0.0).sum(axis=1)
+    return np.stack([sharpness, entropy, edges], axis=1)
+
+
+def scores(images: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """(N, 3) float array: sharpness, entropy (bits), edges — vectorised over the batch."""
+    grey = grey_images(images)
+    return np.concatenate([_scores_chunk(grey[start:start + chunk]) for start in range(0, len(grey), chunk)]
+                          or [np.zeros((0, 3))]).astype(np.float64)
+
+
+def scores_opencv(images: np.ndarray) -> np.ndarray:
+    """The same three scores with a per-image OpenCV loop (the reference implementation)."""
+    rows = []
+    for grey in grey_images(images):
+        laplacian = cv2.Laplacian(grey, cv2.CV_64F, ksize=1)
+        gradient_x = cv2.Sobel(grey, cv2.CV_64F, 1, 0, ksize=3)
+        gradient_y = cv2.Sobel(grey, cv2.CV_64F, 0, 1, ksize=3)
+        histogram = cv2.calcHist([grey], [0], None, [256], [0, 256]).ravel()
+        probability = histogram[histogram > 0] / histogram.sum()
+        rows.append([laplacian.var(), float(-(probability * np.log2(probability)).sum()),
+                     float(np.sqrt(gradient_x ** 2 + gradient_y ** 2).mean())])
+    return np.array(rows, np.float64).reshape(-1, 3)
+
+
+def rank_normalise(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Ranks scaled to [0, 1] (best = 1); ties broken by id so the result is deterministic.
+    Values are rounded to 6 decimals first: SIMD filters can give identical images scores that
+    differ in the last float32 bit, which must still count as a tie."""
+    values = np.round(values, 6)
+    order = np.lexsort((-ids, values))  # equal values: the lower id ranks higher
+    ranks = np.empty(len(values), np.float64)
+    ranks[order] = np.arange(len(values))
+    return ranks / max(1, len(values) - 1)
+
+
+def select(score_table: np.ndarray, labels: np.ndarray, keep_fraction: float = 0.2,
+           ids: np.ndarray | None = None, eligible: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Combined score per image (mean of the three within-class ranks) and a boolean mask of
+    the kept images: round(keep_fraction × n) per class (at least one), best first, ties by id.
+    Only `eligible` images are kept (all by default); a class with fewer eligible images than
+    its quota keeps all of them, so a quota is never filled with ineligible ones."""
+    if not 0.0 < keep_fraction <= 1.0:
+        raise ValueError(f"keep_fraction must be in (0, 1], got {keep_fraction}")
+    labels = np.asarray(labels)
+    ids = np.arange(len(labels)) if ids is None else np.asarray(ids)
+    combined = np.zeros(len(labels))
+    keep = np.zeros(len(labels), bool)
+    eligible = np.ones(len(labels), bool) if eligible is None else np.asarray(eligible, bool)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        ranks = [rank_normalise(score_table[members, column], ids[members]) for column in range(3)]
+        combined[members] = np.mean(ranks, axis=0)
+        count = max(1, int(np.floor(keep_fraction * len(members) + 0.5)))
+        best_first = members[np.lexsort((ids[members], -combined[members]))]
+        keep[best_first[eligible[best_first]][:count]] = True
+    return combined, keep
+
+
+def label_eligible(rows: list[dict], label_check: str) -> np.ndarray:
+    """Candidates the filter may select: all ("keep"), or those the judge assigns to their own
+    class ("drop"; a candidate without a prediction stays eligible)."""
+    if label_check not in ("drop", "keep"):
+        raise ValueError(f"synthesis.label_check must be 'drop' or 'keep', got {label_check!r}")
+    if label_check == "keep":
+        return np.ones(len(rows), bool)
+    return np.array([row.get("predicted_class", "") in ("", row["class"]) for row in rows])
+
+
+def stage_filter(run, prepared=None, strategy=None) -> dict:
+    """§3.4: score every candidate, keep the best fraction per class → filter/*.csv. With
+    synthesis.label_check "drop", a candidate the judge assigns to another class is never kept."""
+    stage_dir = run.stage_dir("filter")
+    images = np.load(run.path / "candidates" / "images.npy")
+    rows = read_csv(run.path / "candidates" / "candidates.csv")
+    labels = np.array([int(row["label"]) for row in rows])
+    ids = np.array([int(row["id"]) for row in rows])
+    label_check = run.config.synthesis.label_check
+    verdict = label_fidelity.judge_verdict(run, len({row["label"] for row in rows}))
+    if label_check == "drop" and not verdict["trusted"]:
+        print(f"warning: no candidate is dropped for its label: the judge cannot check classes ({verdict['reason']})")
+        label_check = "keep"
+    eligible = label_eligible(rows, label_check)
+    table = scores(images)
+    combined, keep = select(table, labels, run.config.filter.keep_fraction, ids, eligible)
+    scored = [{**row, **dict(zip(SCORE_NAMES, map(float, table[index]))),
+               "quality_score": float(combined[index]), "label_eligible": int(eligible[index]),
+               "selected": int(keep[index])} for index, row in enumerate(rows)]
+    columns = (*(rows[0].keys() if rows else ()), *SCORE_NAMES, "quality_score", "label_eligible", "selected")
+    write_csv(stage_dir / "scores.csv", scored, columns)
+    write_csv(stage_dir / "selected.csv", [row for row in scored if row["selected"]], columns)
+    save_figure(histograms({name: table[:, column] for column, name in enumerate(SCORE_NAMES)}
+                           | {"combined rank score": combined}, title="quality filter scores (all candidates)"),
+                stage_dir / "scores.png")
+    order = np.lexsort((ids, -combined))
+    save_grid(np.concatenate([images[order[:8]], images[order[-8:]]]), stage_dir / "best_and_worst.png",
+              title="top: highest combined score; bottom: lowest")
+    names = {int(row["label"]): row["class"] for row in rows}
+    counts = {names[label]: int(keep[labels == label].sum()) for label in sorted(names)}
+    dropped = {names[label]: int((~eligible[labels == label]).sum()) for label in sorted(names)}
+    quota = {names[label]: max(1, int(np.floor(run.config.filter.keep_fraction * (labels == label).sum() + 0.5)))
+             for label in sorted(names)}
+    short = {name: f"{counts[name]} of {quota[name]}" for name in counts if counts[name] < quota[name]}
+    if short:
+        print(f"warning: the label judge assigned too few candidates to their own class to fill the quota: {short}; "
+              "train longer, synthesise more candidates, or set synthesis.label_check 'keep'")
+    return {"num_scored": len(rows), "num_selected": int(keep.sum()), "selected_per_class": counts,
+            "label_check": label_check, "ineligible_per_class": dropped}

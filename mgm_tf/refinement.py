@@ -1,0 +1,415 @@
+"""Stage 2 (§3.3, §3.6, §3.7) and synthesis: the conditional refinement GAN G2(z, c, y) / D2
+trained on (c = degrade(x), x, y), optional per-class fine-tuning, and the `synthesize`
+stage that turns G1 and G2 into candidate images: c = G1(z1) drawn so that it shows class y
+(rejection sampling by the label judge), then x = G2(z2, c, y).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+
+from mgm_tf.callbacks import kid_callbacks
+from mgm_tf.data.tfdata import gan_dataset, to_model_range
+from mgm_tf.dcgan import load_dcgan_generator
+from mgm_tf.evaluation import label_fidelity
+from mgm_tf.plots import save_grid
+from mgm_tf.gan import (LEAK, GANTrainer, class_cycle, discriminator_loss, fixed_noise, generator_batch_norm,
+                        generator_loss, image_seed, label_input, label_plane, mode_seeking_term, noise_for, progress,
+                        unpack)
+from mgm_tf.imaging import from_model_range
+from mgm_tf.io import save_array, write_csv
+from mgm_tf.run import compile_trainer, fit_stage, save_networks, strategy_scope, use_diff_augment
+
+
+# --- networks -------------------------------------------------------------------------------
+
+def build_conditional_generator(latent_dim: int = 100, image_size: int = 64, channels: int = 3,
+                                num_classes: int | None = None, name: str = "conditional_generator") -> keras.Model:
+    """The refinement generator G2(z, c[, y]) of §3.6.
+
+    noise (100) → Dense 16,384 → 8×8×256 → LeakyReLU
+    condition 64×64×3 → Conv 5×5/4 → 16×16×64 → LeakyReLU → Conv 4×4/2 → 8×8×128 → LeakyReLU
+    concat 8×8×384 (+1 label plane with num_classes) → ConvT 4×4/2 to 16×16×128, 32×32×64,
+    64×64×32, each + BatchNorm + LeakyReLU → Conv 3×3 → 64×64×3 tanh.
+    Kernel sizes are not given in the paper: 5×5 for the stride-4 conv (overlapping windows),
+    4×4 for stride-2 layers (divisible by the stride: no checkerboard), 3×3 for the output.
+    With num_classes=None this is the paper's network exactly: 2,742,659 trainable parameters
+    (+448 BatchNorm statistics); the Dense layer alone has 1,654,784, more than the paper's
+    0.67 M for the whole model.
+    """
+    if image_size != 64:
+        raise ValueError(f"the paper's conditional generator is defined for 64×64 images, got {image_size}")
+    noise = keras.Input(shape=(latent_dim,), name="noise")
+    condition = keras.Input(shape=(image_size, image_size, channels), name="condition")
+    noise_path = layers.Reshape((8, 8, 256))(layers.Dense(16384, name="noise_dense")(noise))
+    noise_path = layers.LeakyReLU(LEAK)(noise_path)
+    condition_path = layers.LeakyReLU(LEAK)(layers.Conv2D(64, 5, strides=4, padding="same", name="condition_conv1")(condition))
+    condition_path = layers.LeakyReLU(LEAK)(layers.Conv2D(128, 4, strides=2, padding="same", name="condition_conv2")(condition_path))
+    parts, inputs = [noise_path, condition_path], [noise, condition]
+    if num_classes:
+        label = label_input()
+        inputs.append(label)
+        parts.append(label_plane(label, num_classes, 8, "label"))
+    hidden = layers.Concatenate(name="bottleneck")(parts)
+    for filters in (128, 64, 32):
+        hidden = layers.Conv2DTranspose(filters, 4, strides=2, padding="same")(hidden)
+        hidden = layers.LeakyReLU(LEAK)(generator_batch_norm()(hidden))
+    hidden = layers.Conv2D(channels, 3, padding="same", name="output_conv")(hidden)
+    image = layers.Activation("tanh", dtype="float32", name="image")(hidden)
+    return keras.Model(inputs, image, name=name)
+
+
+def build_conditional_discriminator(image_size: int = 64, channels: int = 3, num_classes: int | None = None,
+                                    name: str = "conditional_discriminator") -> keras.Model:
+    """The pair discriminator D(x, c[, y]) of §3.7: image and condition concatenated to
+    64×64×6 (+1 label plane) → Conv 4×4/2 with 64, 128, 256 filters, LeakyReLU, no BatchNorm →
+    8×8×256 → Flatten 16,384 → Dense 1 (logit). Paper-exact (num_classes=None): 678,337
+    parameters — this network alone matches the paper's "0.67 M"."""
+    image = keras.Input(shape=(image_size, image_size, channels), name="image")
+    condition = keras.Input(shape=(image_size, image_size, channels), name="condition")
+    parts, inputs = [image, condition], [image, condition]
+    if num_classes:
+        label = label_input()
+        inputs.append(label)
+        parts.append(label_plane(label, num_classes, image_size, "label"))
+    hidden = layers.Concatenate(name="pair")(parts)
+    for filters in (64, 128, 256):
+        hidden = layers.LeakyReLU(LEAK)(layers.Conv2D(filters, 4, strides=2, padding="same")(hidden))
+    logit = layers.Dense(1, dtype="float32", name="logit")(layers.Flatten(name="flatten")(hidden))
+    return keras.Model(inputs, logit, name=name)
+
+
+def build_conditional(stage_config, num_classes):
+    classes = num_classes if stage_config.label_conditioned else None
+    return (build_conditional_generator(stage_config.latent_dim, num_classes=classes),
+            build_conditional_discriminator(num_classes=classes))
+
+
+# --- training ------------------------------------------------------------------------------
+
+def degrade(images, seed_generator, min_size: int = 16, noise_std: float = 0.05, jitter: float = 0.1):
+    """The stage-2 conditioning image c = degrade(x): down/up-sampling blur (to 16 or 32 px and
+    back), additive Gaussian noise and brightness/contrast jitter — the kind of softness and
+    artefacts a 64×64 DCGAN sample has, so G2 learns to refine G1's outputs (DESIGN.md)."""
+    size = images.shape[1]
+    if min_size < 1 or size % min_size or size % min(size, 2 * min_size):
+        raise ValueError(f"degrade_min_size must divide the image size {size} (as must twice it, up to {size}), "
+                         f"got {min_size}")
+    batch = ops.shape(images)[0]
+
+    def down_up(low_size):  # box-filter downsample (average pooling: XLA-friendly), bilinear back up
+        factor = size // low_size
+        low = ops.average_pool(images, pool_size=factor, strides=factor, padding="valid")
+        return ops.image.resize(low, (size, size), interpolation="bilinear")
+
+    coarse = ops.cast(keras.random.uniform((batch, 1, 1, 1), seed=seed_generator) < 0.5, images.dtype)
+    blurred = coarse * down_up(min_size) + (1.0 - coarse) * down_up(min(size, 2 * min_size))
+    contrast = 1.0 + keras.random.uniform((batch, 1, 1, 1), -jitter, jitter, seed=seed_generator)
+    brightness = keras.random.uniform((batch, 1, 1, 1), -jitter, jitter, seed=seed_generator)
+    noisy = blurred * contrast + brightness + noise_std * keras.random.normal(ops.shape(images), seed=seed_generator)
+    return ops.clip(noisy, -1.0, 1.0)
+
+
+class ConditionalRefinementTrainer(GANTrainer):
+    """G2(z, c[, y]) learns x from c = degrade(x); D2 judges the pair (x, c[, y]) (§3.3, §3.6, §3.7)."""
+
+    def __init__(self, generator, discriminator, latent_dim: int = 100, seed: int = 0, degrade_min_size: int = 16,
+                 degrade_noise: float = 0.05, **kwargs):
+        super().__init__(generator, discriminator, latent_dim, seed, **kwargs)
+        self.labelled = len(generator.inputs) > 2
+        self.degrade_min_size = degrade_min_size
+        self.degrade_noise = degrade_noise
+
+    def train_step(self, data):
+        images, labels = unpack(data)
+        condition = degrade(images, self.seed_generator, self.degrade_min_size, self.degrade_noise)
+        noise = self.noise(ops.shape(images)[0])
+        label = [labels] if self.labelled else []
+        with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
+            fake = self.generator([noise, condition] + label, training=True)
+            real_logits = self.discriminator(self.augmented([images, condition] + label), training=True)
+            fake_logits = self.discriminator(self.augmented([fake, condition] + label), training=True)
+            d_loss = discriminator_loss(real_logits, fake_logits)
+            g_loss = generator_loss(fake_logits)
+            if self.mode_seeking:
+                g_loss = g_loss + self.mode_seeking * mode_seeking_term(fake, noise)
+            d_scaled = self.scaled(self.d_optimizer, d_loss)
+            g_scaled = self.scaled(self.g_optimizer, g_loss)
+        self.apply(self.d_optimizer, discriminator_tape, d_scaled, self.discriminator)
+        self.apply(self.g_optimizer, generator_tape, g_scaled, self.generator)
+        return self.report(d_loss=d_loss, g_loss=g_loss)
+
+
+def conditional_trainer(run, prepared, strategy):
+    stage_config = run.config.cgan
+    with strategy_scope(strategy):
+        generator, discriminator = build_conditional(stage_config, prepared.num_classes)
+        trainer = ConditionalRefinementTrainer(generator, discriminator, stage_config.latent_dim, run.config.seed,
+                                                        degrade_min_size=stage_config.degrade_min_size,
+                                                        degrade_noise=stage_config.degrade_noise,
+                                                        diff_augment=use_diff_augment(stage_config, prepared),
+                                                        mode_seeking=stage_config.mode_seeking)
+        compile_trainer(trainer, stage_config, run)
+    return trainer
+
+
+def preview_batch(prepared, count: int = 8):
+    """A fixed, class-cycling batch of real training images (uint8 → model range) for previews."""
+    chosen = []
+    for index in range(count):
+        members = prepared.indices("train", index % prepared.num_classes)
+        if len(members):
+            chosen.append(members[(index // prepared.num_classes) % len(members)])
+    images = to_model_range(prepared.images_gan[chosen]).numpy()
+    return images, prepared.labels[chosen].astype(np.int32)
+
+
+def stage_cgan(run, prepared, strategy=None) -> dict:
+    """Stage 2 (§3.3, §3.6, §3.7): conditional refinement GAN on (degrade(x), x, y) pairs, then
+    optional per-class fine-tuning ("training set divided by class")."""
+    stage_config, stage_dir = run.config.cgan, run.stage_dir("cgan")
+    trainer = conditional_trainer(run, prepared, strategy)
+    images, labels = preview_batch(prepared)
+    condition = np.asarray(degrade(images, keras.random.SeedGenerator(run.config.seed),
+                                            stage_config.degrade_min_size, stage_config.degrade_noise))
+    noise = fixed_noise(run.config.seed + 1, len(images), stage_config.latent_dim)
+    extra = [labels] if stage_config.label_conditioned else []
+
+    def preview():
+        return np.concatenate([condition, np.asarray(trainer.generator([noise, condition] + extra, training=False))])
+
+    dataset = gan_dataset(prepared, "train", stage_config.batch_size, run.config.seed, stage_config.balanced)
+    info = fit_stage(trainer, dataset, stage_dir, stage_config.epochs, preview, stage_config.sample_every,
+                     run.config.tensorboard, "stage 2/4: conditional refinement GAN (top row: c = degrade(x))",
+                     extra_callbacks=_pipeline_kid(run, prepared, trainer.generator),
+                     steps_per_epoch=stage_config.steps_per_epoch)
+    info["parameters"] = save_networks(stage_dir, stage_config, {"generator": trainer.generator,
+                                                                 "discriminator": trainer.discriminator})
+    if stage_config.finetune_epochs_per_class:
+        info["finetuned_classes"] = finetune_per_class(run, prepared, strategy)
+    return info
+
+
+def _pipeline_kid(run, prepared, conditional_generator) -> list:
+    """KID of the whole MixGANMed sampler G2(z2, G1(z1), y) during stage 2 (needs stage 1)."""
+    stage_config = run.config.cgan
+    if not (run.path / "dcgan" / "generator.weights.h5").exists():
+        return []
+    dcgan_generator = load_dcgan_generator(run, prepared.num_classes)
+    labels = class_cycle(prepared.num_classes, stage_config.kid_samples)
+    seeds = np.arange(stage_config.kid_samples) + 10_000
+
+    def sample():
+        return refine_samples(dcgan_generator, conditional_generator, labels, seeds,
+                                        stage_config.latent_dim, label="")[0]
+
+    return kid_callbacks(run, prepared, stage_config, run.path / "cgan", sample)
+
+
+def finetune_per_class(run, prepared, strategy) -> list[str]:
+    """One fine-tuned copy of G2/D2 per class, started from the shared weights (§3.3)."""
+    stage_config, done = run.config.cgan, []
+    for label, class_name in enumerate(prepared.class_names):
+        class_dir = run.stage_dir(f"cgan/finetune/{class_name}")
+        if not (class_dir / "generator.weights.h5").exists():
+            trainer = conditional_trainer(run, prepared, strategy)
+            trainer.generator.load_weights(str(run.path / "cgan" / "generator.weights.h5"))
+            trainer.discriminator.load_weights(str(run.path / "cgan" / "discriminator.weights.h5"))
+            subset = dataclasses.replace(prepared, splits=np.where(prepared.labels == label, prepared.splits, "none"))
+            dataset = gan_dataset(subset, "train", stage_config.batch_size, run.config.seed)
+            fit_stage(trainer, dataset, class_dir, stage_config.finetune_epochs_per_class, None, 1, False,
+                      f"fine-tuning G2 on class {class_name}")
+            save_networks(class_dir, stage_config, {"generator": trainer.generator,
+                                                    "discriminator": trainer.discriminator})
+            run.clear_backup(f"cgan/finetune/{class_name}")
+        done.append(class_name)
+    return done
+
+
+def load_generators(run, class_names):
+    """G1 and G2 with their trained weights, plus per-class fine-tuned G2s where present."""
+    dcgan_generator = load_dcgan_generator(run, len(class_names))
+    conditional_generator, _ = build_conditional(run.config.cgan, len(class_names))
+    conditional_generator.load_weights(str(run.path / "cgan" / "generator.weights.h5"))
+    per_class = {}
+    for label, class_name in enumerate(class_names):
+        weights = run.path / "cgan" / "finetune" / class_name / "generator.weights.h5"
+        if weights.exists():
+            per_class[label], _ = build_conditional(run.config.cgan, len(class_names))
+            per_class[label].load_weights(str(weights))
+    return dcgan_generator, conditional_generator, per_class
+
+
+# --- synthesis ------------------------------------------------------------------------------
+
+def condition_noise(seeds: np.ndarray, attempt: int, latent_dim: int) -> np.ndarray:
+    """z1 of a given attempt per image seed. Attempt 0 is the paper's z1 (`noise_for` stream 0),
+    so class-blind synthesis and the first class-aware attempt draw the same conditions."""
+    if attempt == 0:
+        return noise_for(seeds, latent_dim, streams=2)[0]
+    rows = [np.random.default_rng([int(seed), attempt]).standard_normal(latent_dim) for seed in seeds]
+    return np.asarray(rows, np.float32).reshape(len(seeds), latent_dim)
+
+
+def draw_conditions(dcgan_generator, labels: np.ndarray, seeds: np.ndarray, attempts: np.ndarray, latent_dim: int,
+                    batch_size: int = 256) -> np.ndarray:
+    """c = G1(z1) — or G1(z1, y) for a class-conditional G1 — for each image's attempt, in [-1, 1]."""
+    conditional = len(dcgan_generator.inputs) > 1
+    noise = np.zeros((len(seeds), latent_dim), np.float32)
+    for attempt in np.unique(attempts):
+        members = attempts == attempt
+        noise[members] = condition_noise(seeds[members], int(attempt), latent_dim)
+    outputs = []
+    for start in range(0, len(seeds), batch_size):
+        batch = [noise[start:start + batch_size]]
+        if conditional:
+            batch.append(np.asarray(labels[start:start + batch_size], np.int32))
+        outputs.append(np.asarray(dcgan_generator(batch if conditional else batch[0], training=False)))
+    return np.concatenate(outputs) if outputs else np.zeros((0, 64, 64, 3), np.float32)
+
+
+def refine(conditional_generator, conditions: np.ndarray, labels: np.ndarray, seeds: np.ndarray,
+           latent_dim: int = 100, batch_size: int = 128, label: str = "refinement",
+           class_generators: dict | None = None) -> np.ndarray:
+    """x = G2(z2, c, y) for given conditions c (model range), z2 = stream 1 of each image's seed.
+    Returns uint8. class_generators maps a label to a per-class fine-tuned G2 (§3.3), used where present."""
+    labels = np.asarray(labels, np.int32)
+    refined = np.zeros((len(labels), 64, 64, 3), np.uint8)
+    bar = progress(len(labels), label)
+    for start in range(0, len(labels), batch_size):
+        stop = min(start + batch_size, len(labels))
+        second = noise_for(seeds[start:stop], latent_dim, streams=2)[1]
+        condition, batch_labels = np.asarray(conditions[start:stop], np.float32), labels[start:stop]
+        output = np.zeros((stop - start, 64, 64, 3), np.float32)
+        for value in np.unique(batch_labels):
+            mask = batch_labels == value
+            generator = (class_generators or {}).get(int(value), conditional_generator)
+            inputs = [second[mask], condition[mask]]
+            if len(generator.inputs) > 2:
+                inputs.append(batch_labels[mask])
+            output[mask] = np.asarray(generator(inputs, training=False))
+        refined[start:stop] = from_model_range(output)
+        bar.update(stop)
+    return refined
+
+
+def refine_samples(dcgan_generator, conditional_generator, labels: np.ndarray, seeds: np.ndarray,
+                   latent_dim: int = 100, batch_size: int = 128, label: str = "synthesis",
+                   class_generators: dict | None = None):
+    """The paper's literal sampler, class-blind: c = G1(z1), x = G2(z2, c, y). Returns
+    (refined, conditions) as uint8. Used to monitor image quality during stage 2; the synthesize
+    stage draws c class-aware (`class_aware_conditions`)."""
+    conditions = draw_conditions(dcgan_generator, labels, seeds, np.zeros(len(seeds), np.int32), latent_dim, batch_size)
+    refined = refine(conditional_generator, conditions, labels, seeds, latent_dim, batch_size, label, class_generators)
+    return refined, from_model_range(conditions)
+
+
+def class_aware_conditions(dcgan_generator, judge, labels: np.ndarray, seeds: np.ndarray, latent_dim: int,
+                           channels: int, max_attempts: int = 20, label: str = "class-aware conditions"):
+    """Rejection sampling of c: for every image, draw c = G1(z1) until the judge assigns it to
+    the image's class y (batched: each round redraws only the images still pending). An image
+    whose `max_attempts` draws all fail keeps the draw with the highest p(y) and is marked
+    unverified. Returns (attempt per image, verified mask, p(y) of the kept condition)."""
+    labels, seeds = np.asarray(labels, np.int32), np.asarray(seeds)
+    attempts = np.zeros(len(labels), np.int32)
+    best = np.full(len(labels), -1.0)
+    verified = np.zeros(len(labels), bool)
+    pending = np.arange(len(labels))
+    bar = progress(len(labels), label, unit="condition")
+    for attempt in range(max_attempts):
+        if not len(pending):
+            break
+        conditions = draw_conditions(dcgan_generator, labels[pending], seeds[pending],
+                                               np.full(len(pending), attempt), latent_dim)
+        scores = label_fidelity.probabilities(judge, from_model_range(conditions), channels)
+        own = scores[np.arange(len(pending)), labels[pending]]
+        accepted = scores.argmax(axis=1) == labels[pending]
+        better = accepted | (own > best[pending])  # an accepted draw is kept even if an earlier one had a higher p(y)
+        attempts[pending[better]], best[pending[better]] = attempt, own[better]
+        verified[pending[accepted]] = True
+        pending = pending[~accepted]
+        bar.update(len(labels) - len(pending))
+    bar.update(len(labels), finalize=True)
+    return attempts, verified, best
+
+
+def candidate_plan(num_classes: int, per_class: int, seed: int):
+    """Labels and per-image seeds for `per_class` candidates of every class."""
+    labels = np.repeat(np.arange(num_classes, dtype=np.int32), per_class)
+    indices = np.tile(np.arange(per_class), num_classes)
+    seeds = np.array([image_seed(seed, int(label), int(index)) for label, index in zip(labels, indices)])
+    return labels, seeds
+
+
+CANDIDATE_COLUMNS = ("id", "class", "label", "seed", "lineage", "condition_attempt", "condition_verified",
+                     "predicted_class", "predicted_probability")
+
+
+def synthesis_conditions(run, prepared, dcgan_generator, judge, labels, seeds) -> dict:
+    """Per candidate: which draw of z1 gives its condition c, and whether the judge confirmed c
+    shows class y (class_aware), or the paper's single class-blind draw."""
+    settings = run.config.synthesis
+    if settings.conditioning not in ("class_aware", "class_blind", "conditional_g1"):
+        raise ValueError(f"synthesis.conditioning must be 'class_aware', 'class_blind' or 'conditional_g1', "
+                         f"got {settings.conditioning!r}")
+    unverified = {"attempts": np.zeros(len(labels), np.int32), "verified": np.full(len(labels), ""),
+                  "class_aware": False}
+    if settings.conditioning != "class_aware":
+        return unverified
+    if judge is None:
+        raise ValueError(f"class-aware synthesis needs the label judge of the 'extractor' stage in {run.path} "
+                         f"(python -m mgm_tf run --out {run.path} --stages extractor), or synthesis.conditioning "
+                         "'class_blind'")
+    verdict = label_fidelity.judge_verdict(run, prepared.num_classes)
+    if not verdict["trusted"]:
+        print(f"warning: the label judge cannot check classes ({verdict['reason']}); conditions are drawn "
+              "class-blind, and exported labels are unchecked")
+        return unverified
+    attempts, verified, _ = class_aware_conditions(
+        dcgan_generator, judge, labels, seeds, run.config.cgan.latent_dim, prepared.channels,
+        settings.condition_attempts, label="class-aware conditions: c = G1(z1) that the judge assigns to y")
+    return {"attempts": attempts, "verified": verified.astype(int), "class_aware": True}
+
+
+def stage_synthesize(run, prepared, strategy=None) -> dict:
+    """MixGANMed synthesis: c = G1(z1) drawn for class y (see `synthesis_conditions`), then
+    x = G2(z2, c, y) for every class → candidates/, each scored by the label judge."""
+    stage_dir = run.stage_dir("candidates")
+    labels, seeds = candidate_plan(prepared.num_classes, run.config.filter.candidates_per_class, run.config.seed)
+    dcgan_generator, conditional_generator, per_class = load_generators(run, prepared.class_names)
+    judge = label_fidelity.load_judge(run, prepared.num_classes)
+    drawn = synthesis_conditions(run, prepared, dcgan_generator, judge, labels, seeds)
+    latent_dim = run.config.cgan.latent_dim
+    conditions = draw_conditions(dcgan_generator, labels, seeds, drawn["attempts"], latent_dim)
+    refined = refine(conditional_generator, conditions, labels, seeds, latent_dim,
+                               label="synthesis: G2(z2, c, y)", class_generators=per_class)
+    save_array(stage_dir / "images.npy", refined)
+    save_array(stage_dir / "conditions.npy", from_model_range(conditions))
+    scores = label_fidelity.probabilities(judge, refined, prepared.channels) if judge is not None else None
+    conditioning = run.config.synthesis.conditioning
+    drawn_as = "class_blind" if conditioning == "class_aware" and not drawn["class_aware"] else conditioning
+    lineage = f"dcgan({drawn_as})>cgan" + (">finetuned" if per_class else "")
+    rows = []
+    for index, (label, seed) in enumerate(zip(labels, seeds)):
+        predicted = int(scores[index].argmax()) if scores is not None else None
+        rows.append({"id": index, "class": prepared.class_names[label], "label": int(label), "seed": int(seed),
+                     "lineage": lineage, "condition_attempt": int(drawn["attempts"][index]),
+                     "condition_verified": drawn["verified"][index],
+                     "predicted_class": "" if predicted is None else prepared.class_names[predicted],
+                     "predicted_probability": "" if scores is None else round(float(scores[index, predicted]), 4)})
+    write_csv(stage_dir / "candidates.csv", rows, CANDIDATE_COLUMNS)
+    save_grid(np.concatenate([from_model_range(conditions[:8]), refined[:8]]), stage_dir / "g1_then_g2.png",
+              title="top: G1(z1) conditions; bottom: G2 refinements")
+    info = {"num_candidates": len(rows), "directory": "candidates", "conditioning": run.config.synthesis.conditioning,
+            "class_aware_applied": drawn["class_aware"]}
+    if scores is not None:
+        info["label_agreement"] = label_fidelity.agreement(labels, scores.argmax(axis=1), prepared.class_names)
+    if drawn["class_aware"]:
+        info["conditions_verified"] = float(np.mean(drawn["verified"]))
+        info["mean_condition_attempts"] = float(np.mean(drawn["attempts"]) + 1)
+    return info

@@ -1,0 +1,172 @@
+"""A run directory and what every training stage does with it (DESIGN.md "Run directory").
+
+Stage outputs live in <run>/<stage>/, completion markers in <run>/stages/<stage>.json. A
+training stage builds its trainer inside a tf.distribute strategy scope (the default strategy
+on one device, so MirroredStrategy / TPUStrategy run the same code), fits it with the standard
+callbacks (`fit_stage`) and saves its networks atomically (`save_networks`). Which stages exist
+and in what order they run is `mgm_tf.pipeline`'s business.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from mgm_tf import config as config_module
+from mgm_tf.callbacks import stage_callbacks
+from mgm_tf.data import manifests, sources
+from mgm_tf.data.prepare import prepare
+from mgm_tf.gan import count_parameters
+from mgm_tf.io import read_history, write_json
+
+STATUS_DIR = "stages"  # <run>/stages/<stage>.json marks a completed stage (with its timings and results)
+
+
+class Run:
+    """A run directory and its resolved configuration. Stage outputs live in <run>/<stage>/
+    (synthesis writes <run>/candidates/); completion markers in <run>/stages/<stage>.json."""
+
+    def __init__(self, path: str | Path, config: config_module.RunConfig):
+        self.path = Path(path)
+        self.config = config
+
+    @classmethod
+    def open(cls, path: str | Path, config: config_module.RunConfig | None = None) -> "Run":
+        """Open an existing run (config.json) or start a new one. A different config for an
+        existing run is refused, naming the fields that differ (stages may change freely)."""
+        path = Path(path)
+        saved_path = path / "config.json"
+        if saved_path.exists():
+            saved = config_module.RunConfig.load(saved_path)
+            if config is not None:
+                differences = _differences(saved.to_dict(), config.to_dict())
+                if differences:
+                    raise ValueError(f"{saved_path} was made with another configuration ({'; '.join(differences)}); "
+                                     "use a new --out directory, or the same options to resume")
+                saved.stages = config.stages
+            return cls(path, saved)
+        if config is None:
+            raise ValueError(f"{path} is not a run directory (no config.json)")
+        path.mkdir(parents=True, exist_ok=True)
+        config.save(saved_path)
+        return cls(path, config)
+
+    def stage_dir(self, stage: str) -> Path:
+        directory = self.path / stage
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+
+    def done_path(self, stage: str) -> Path:
+        return self.path / STATUS_DIR / f"{stage}.json"
+
+    def is_done(self, stage: str) -> bool:
+        return self.done_path(stage).exists()
+
+    def done_info(self, stage: str) -> dict:
+        path = self.done_path(stage)
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+    def mark_done(self, stage: str, info: dict) -> None:
+        write_json(self.done_path(stage), info)
+
+    def require(self, stage: str, needed) -> None:
+        missing = [name for name in needed if not self.is_done(name)]
+        if missing:
+            raise ValueError(f"stage {stage!r} needs {', '.join(missing)} in {self.path} first "
+                             f"(python -m mgm_tf run --out {self.path} --stages {' '.join(missing)})")
+
+    def clear_backup(self, stage: str) -> None:
+        """A finished stage's mid-training checkpoint is no longer needed (removed only after
+        the stage is marked done: until then it is what a killed run resumes from)."""
+        shutil.rmtree(self.path / stage / "backup", ignore_errors=True)
+
+    def manifest(self):
+        if self.config.data_dir and self.config.dataset in ("", "folder"):
+            return sources.folder_manifest(self.config.data_dir)
+        manifest = manifests.load_manifest(self.config.dataset)
+        return manifest.with_handle(self.config.handle) if self.config.handle else manifest
+
+    def prepared(self):
+        return prepare(self.manifest(), self.path / "data", data_dir=self.config.data_dir)
+
+
+def _differences(saved: dict, requested: dict, prefix: str = "") -> list[str]:
+    differences = []
+    for key in sorted(set(saved) | set(requested)):
+        if key == "stages" and not prefix:
+            continue
+        old, new = saved.get(key), requested.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            differences += _differences(old, new, f"{prefix}{key}.")
+        elif old != new:
+            differences.append(f"{prefix}{key}: {old!r} → {new!r}")
+    return differences
+
+
+def stage_seed(seed: int, stage: str) -> int:
+    """A seed per (run seed, stage): a stage's networks start from the same weights whether it
+    runs in a full pipeline, alone (`train --stage`) or again after a crash."""
+    return int(hashlib.sha256(f"{seed}:{stage}".encode()).hexdigest()[:8], 16)
+
+
+def seed_everything(seed: int, stage: str) -> None:
+    """Python's, NumPy's and Keras/TensorFlow's global generators, before a stage builds anything."""
+    keras.utils.set_random_seed(stage_seed(seed, stage))
+
+
+
+
+def strategy_scope(strategy):
+    return (strategy or tf.distribute.get_strategy()).scope()
+
+
+def compile_trainer(trainer, stage_config, run):
+    trainer.compile(learning_rate=stage_config.learning_rate, beta_1=stage_config.beta_1,
+                    jit_compile=run.config.jit_compile)
+    return trainer
+
+
+def use_diff_augment(stage_config, prepared) -> bool:
+    """DiffAugment keeps D from memorising small sets: on the 12 demo training images D's loss
+    fell to 0.007 in 200 steps and G produced noise without it; 0.23 and lung-like shapes with it."""
+    setting = stage_config.diff_augment
+    if setting not in ("auto", "on", "off"):
+        raise ValueError(f"diff_augment must be 'auto', 'on' or 'off', got {setting!r}")
+    return setting == "on" or (setting == "auto" and len(prepared.indices("train")) < 1000)
+
+
+def fit_stage(trainer, dataset, stage_dir, epochs: int, preview_fn, sample_every: int, tensorboard: bool,
+              label: str, extra_callbacks=(), steps_per_epoch: int | None = None) -> dict:
+    """fit with the standard callbacks; raises if the divergence guard stopped training.
+    With steps_per_epoch, the dataset repeats and an epoch is that many steps: a 12-image set
+    gives one step per pass, and per-epoch work (logging, backups, KID) would dominate."""
+    callbacks, guard = stage_callbacks(stage_dir, epochs, preview_fn, sample_every, tensorboard, label)
+    callbacks += list(extra_callbacks)
+    if steps_per_epoch:
+        dataset = dataset.repeat()
+    trainer.fit(dataset, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0, callbacks=callbacks, shuffle=False)
+    if guard.failure:
+        raise RuntimeError(f"{stage_dir.name}: {guard.failure}")
+    history = read_history(stage_dir / "history.csv")
+    final = {key: values[-1] for key, values in history.items() if key not in ("epoch", "seconds") and values}
+    return {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "train_seconds": float(sum(history.get("seconds", []))),
+            "final": final}
+
+
+def save_networks(stage_dir, stage_config, networks: dict) -> dict:
+    """*.weights.h5 per network + the stage config JSON; returns parameter counts. Each file is
+    written under a temporary name and renamed: a kill mid-write never leaves a truncated file
+    under the name that says the network is trained."""
+    for name, network in networks.items():
+        temporary = stage_dir / f".{name}.partial.weights.h5"
+        network.save_weights(str(temporary))
+        os.replace(temporary, stage_dir / f"{name}.weights.h5")
+    write_json(stage_dir / "config.json", dataclasses.asdict(stage_config))
+    return {name: count_parameters(network) for name, network in networks.items()}
