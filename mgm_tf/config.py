@@ -11,6 +11,8 @@ from pathlib import Path
 from mgm_tf.io import write_json
 
 SMOKE_BANNER = "SMOKE TEST: tiny epochs and sizes — these outputs check that the code runs; they are not results."
+RUNTIME_FACTS = ("stages", "policy", "package_version")  # may differ on resume; handled by Run.open / run_pipeline
+CONTINUABLE = ("dcgan.epochs", "cgan.epochs", "srgan.epochs")  # a larger value continues training
 STAGES = ("extractor", "dcgan", "cgan", "synthesize", "filter", "srgan", "export", "report")
 
 
@@ -96,7 +98,8 @@ class RunConfig:
     handle: str | None = None
     seed: int = 0
     precision: str = "auto"       # auto | float32 | mixed_float16 | mixed_bfloat16
-    jit_compile: bool = False     # XLA: measured per device, off by default (see precision.py)
+    jit_compile: bool | str = "auto"   # "auto": XLA off on CPUs (measured slower), Keras decides on accelerators
+    steps_per_execution: int | str = "auto"  # "auto": 1 on CPUs, up to 32 steps per call on accelerators
     stages: list = dataclasses.field(default_factory=lambda: list(STAGES))
     smoke: bool = False
     tensorboard: bool = True
@@ -106,6 +109,9 @@ class RunConfig:
     filter: FilterConfig = dataclasses.field(default_factory=FilterConfig)
     srgan: SRGANConfig = dataclasses.field(default_factory=SRGANConfig)
     evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
+    # Facts of the run, not choices: written when the run directory is made, compared on resume.
+    policy: str = ""              # the precision policy `precision` resolved to (mixed_float16 on a T4)
+    package_version: str = ""     # mgm_tf version that made the run
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -113,7 +113,7 @@ def train_dcgan(run, prepared, strategy, stage_name: str, num_classes, label: st
         trainer = DCGANTrainer(generator, discriminator, stage_config.latent_dim, run.config.seed,
                                         diff_augment=use_diff_augment(stage_config, prepared),
                                         mode_seeking=stage_config.mode_seeking)
-        compile_trainer(trainer, stage_config, run)
+        compile_trainer(trainer, stage_config, run, compiles=not trainer.diff_augment)  # see device.resolve_jit
     dataset = gan_dataset(prepared, "train", stage_config.batch_size, run.config.seed, stage_config.balanced,
                                  labels=bool(num_classes))
     noise = fixed_noise(run.config.seed, 16, stage_config.latent_dim)
@@ -131,7 +131,8 @@ def train_dcgan(run, prepared, strategy, stage_name: str, num_classes, label: st
     info = fit_stage(trainer, dataset, stage_dir, stage_config.epochs, preview, stage_config.sample_every,
                      run.config.tensorboard, label,
                      extra_callbacks=kid_callbacks(run, prepared, stage_config, stage_dir, sample),
-                     steps_per_epoch=stage_config.steps_per_epoch)
+                     steps_per_epoch=stage_config.steps_per_epoch,
+                     steps_per_execution=run.config.steps_per_execution)
     info["parameters"] = save_networks(stage_dir, stage_config, {"generator": generator, "discriminator": discriminator})
     return info
 

@@ -5,10 +5,12 @@ with AVX512-BF16/AMX `mixed_bfloat16` (~1.5× faster than float32 for the condit
 training stays finite); float32 elsewhere. `mixed_float16` on a CPU is ~6× slower and is never
 chosen there. Outputs and losses stay float32 (the builders give output layers dtype float32).
 
-XLA (`jit_compile`) stays off unless asked for (`--jit-compile`): with oneDNN kernels it made the
-conditional GAN step 1.5× slower on a 2-core CPU (385 vs 259 ms) and cannot compile the SRGAN's
-bicubic upsampling there; Keras' jit_compile="auto" would turn it on silently on a GPU. The
-benchmarks measure it per device.
+XLA (`jit_compile`, `resolve_jit`): off on CPUs, where with oneDNN kernels it made the
+conditional GAN step 1.5× slower on a 2-core CPU (385 vs 259 ms); on accelerators Keras'
+`jit_compile="auto"` decides, except for stages known not to compile (`resolve_jit`).
+`steps_per_execution` (`resolve_steps_per_execution`): 1 on CPUs, where a step is long; several
+steps per call on accelerators, where one conditional G/D step at batch 16 took 1.1–1.5 ms on an
+H200 (Keras 3 on JAX) and Python's per-step dispatch would otherwise dominate.
 """
 
 from __future__ import annotations
@@ -90,3 +92,40 @@ def describe_device() -> str:
     return (f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {platform.machine()}\n"
             f"devices: {devices}; CPU kernels: {cpu_kernels()}; CPU bf16: {cpu_has_bf16()}; policy in use: {keras.mixed_precision.global_policy().name}; "
             f"'auto' would pick: {select_policy('auto')}")
+
+
+def accelerator() -> str | None:
+    """'GPU' or 'TPU' when TensorFlow sees one, else None (a CPU runtime)."""
+    import tensorflow as tf
+
+    for kind in ("TPU", "GPU"):
+        if tf.config.list_logical_devices(kind):
+            return kind
+    return None
+
+
+def resolve_jit(setting, compiles: bool = True):
+    """The `jit_compile` a stage's trainer is compiled with. "auto": False on CPUs (measured
+    slower); on accelerators Keras' own "auto" unless the stage is known not to compile
+    (`compiles=False`: the SRGAN's bicubic upsampling and DiffAugment's image transform have no
+    XLA kernels; `tests/test_training.py` compiles each trainer with XLA to keep this true)."""
+    if isinstance(setting, bool):
+        return setting
+    if setting != "auto":
+        raise ValueError(f"jit_compile must be true, false or 'auto', got {setting!r}")
+    return "auto" if compiles and accelerator() is not None else False
+
+
+def resolve_steps_per_execution(setting, batches_per_epoch: int | None) -> int:
+    """Train steps per call of the compiled function. "auto": 1 on CPUs; on accelerators up to
+    32, and never more than an epoch's batches, so per-epoch callbacks (history, backups, sample
+    grids, KID) still see every epoch; batch-level ones (the NaN guard) see every 32nd step."""
+    if isinstance(setting, int) and not isinstance(setting, bool):
+        if setting < 1:
+            raise ValueError(f"steps_per_execution must be at least 1, got {setting}")
+        return setting
+    if setting != "auto":
+        raise ValueError(f"steps_per_execution must be a positive integer or 'auto', got {setting!r}")
+    if accelerator() is None:
+        return 1
+    return max(1, min(32, batches_per_epoch or 32))

@@ -45,17 +45,77 @@ STAGES = {
 }
 
 
+EPOCHS_OF = {"dcgan": "dcgan", "cgan": "cgan", "srgan": "srgan", "baseline_cgan": "dcgan", "baseline_cyclegan": "dcgan"}
+
+
+def downstream(stage: str) -> list[str]:
+    """Every stage that needs `stage`, directly or through another."""
+    found = [name for name, entry in STAGES.items() if stage in entry.requires]
+    return found + [later for name in found for later in downstream(name)]
+
+
+def in_training(run: Run, stages) -> list[str]:
+    """Training stages of this call with a training state on disk that they would resume from."""
+    return [stage for stage in stages if stage in EPOCHS_OF and (run.path / stage / "backup" / "latest.weights.h5").exists()
+            and (not run.is_done(stage) or run.done_info(stage).get("epochs", 0) < _epochs(run, stage))]
+
+
+def _epochs(run: Run, stage: str) -> int:
+    return getattr(run.config, EPOCHS_OF[stage]).epochs
+
+
+def check_policy(run: Run, policy: str, stages) -> None:
+    """A training state saved under one precision policy is not resumed under another: the
+    optimizers differ (mixed_float16 wraps Adam in a LossScaleOptimizer) and so would the
+    numbers. Finished stages are safe — their weights are float32 under every policy — so a
+    change between stages is allowed and recorded; one inside a stage is refused."""
+    recorded = run.config.policy
+    if not recorded or recorded == policy:
+        return
+    resuming = in_training(run, stages)
+    if resuming:
+        raise ValueError(
+            f"{run.path}: stage(s) {', '.join(resuming)} were training under the {recorded} precision policy and this "
+            f"runtime gives {policy}. Resume where the run started (e.g. the same GPU type), or pass --precision "
+            f"{recorded} (notebooks: the precision field) to continue under {recorded} here, or use a new run directory.")
+    print(f"note: this run began under {recorded}; from here on it runs under {policy} "
+          "(each stage's policy is in stages/<stage>.json)")
+    run.config.policy = policy
+    run.config.save(run.path / "config.json")
+
+
+def continue_training(run: Run, stages) -> None:
+    """A finished GAN stage whose configured epochs grew is marked not done, with every stage
+    that used its networks, so it continues from its kept training state."""
+    for stage in stages:
+        if stage not in EPOCHS_OF or not run.is_done(stage):
+            continue
+        trained, wanted = run.done_info(stage).get("epochs", 0), _epochs(run, stage)
+        if wanted < trained:
+            raise ValueError(f"{run.path}: stage {stage} was trained for {trained} epochs; it cannot be made shorter "
+                             f"({wanted}). Use a new run directory for a shorter run.")
+        if wanted > trained:
+            if not (run.path / stage / "backup" / "latest.weights.h5").exists():
+                raise ValueError(f"{run.path}: stage {stage} finished {trained} epochs and its training state was not "
+                                 "kept (a run made by an older mgm_tf); use a new run directory for more epochs.")
+            for name in [stage] + downstream(stage):
+                run.done_path(name).unlink(missing_ok=True)
+            print(f"[{stage}] continues from epoch {trained} to {wanted}")
+
+
 def run_pipeline(run: Run, stages=None, strategy=None) -> dict:
     """Run the requested stages in order (default: the config's), skipping completed ones.
     Returns {stage: seconds} for the stages run now."""
     if run.config.smoke:
         print(SMOKE_BANNER)
-    policy, kernels = apply_policy(run.config.precision), cpu_kernels()
-    print(f"run {run.path} — dataset {run.config.dataset}, precision policy {policy}, CPU kernels {kernels}")
     stages = list(stages or run.config.stages)
     unknown = [stage for stage in stages if stage not in STAGES]
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; stages are {list(STAGES)}")
+    policy, kernels = apply_policy(run.config.precision), cpu_kernels()
+    print(f"run {run.path} — dataset {run.config.dataset}, precision policy {policy}, CPU kernels {kernels}")
+    check_policy(run, policy, stages)
+    continue_training(run, stages)
     prepared = run.prepared()
     timings = {}
     for stage in stages:

@@ -154,7 +154,7 @@ def conditional_trainer(run, prepared, strategy):
                                                         degrade_noise=stage_config.degrade_noise,
                                                         diff_augment=use_diff_augment(stage_config, prepared),
                                                         mode_seeking=stage_config.mode_seeking)
-        compile_trainer(trainer, stage_config, run)
+        compile_trainer(trainer, stage_config, run, compiles=not trainer.diff_augment)  # see device.resolve_jit
     return trainer
 
 
@@ -187,7 +187,8 @@ def stage_cgan(run, prepared, strategy=None) -> dict:
     info = fit_stage(trainer, dataset, stage_dir, stage_config.epochs, preview, stage_config.sample_every,
                      run.config.tensorboard, "stage 2/4: conditional refinement GAN (top row: c = degrade(x))",
                      extra_callbacks=_pipeline_kid(run, prepared, trainer.generator),
-                     steps_per_epoch=stage_config.steps_per_epoch)
+                     steps_per_epoch=stage_config.steps_per_epoch,
+                     steps_per_execution=run.config.steps_per_execution)
     info["parameters"] = save_networks(stage_dir, stage_config, {"generator": trainer.generator,
                                                                  "discriminator": trainer.discriminator})
     if stage_config.finetune_epochs_per_class:

@@ -13,16 +13,17 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
+from mgm_tf import __version__
 from mgm_tf import config as config_module
 from mgm_tf.callbacks import stage_callbacks
 from mgm_tf.data import manifests, sources
 from mgm_tf.data.prepare import prepare
+from mgm_tf.device import resolve_jit, resolve_steps_per_execution, select_policy
 from mgm_tf.gan import count_parameters
 from mgm_tf.io import read_history, write_json
 
@@ -40,21 +41,21 @@ class Run:
     @classmethod
     def open(cls, path: str | Path, config: config_module.RunConfig | None = None) -> "Run":
         """Open an existing run (config.json) or start a new one. A different config for an
-        existing run is refused, naming the fields that differ (stages may change freely)."""
+        existing run is refused, naming the fields that differ; the stages to run may change
+        freely, and a larger number of epochs for a GAN stage continues its training
+        (`pipeline.run_pipeline` picks it up from the stage's kept training state). A new run
+        records the precision policy `precision` resolves to here and the package version."""
         path = Path(path)
         saved_path = path / "config.json"
         if saved_path.exists():
             saved = config_module.RunConfig.load(saved_path)
             if config is not None:
-                differences = _differences(saved.to_dict(), config.to_dict())
-                if differences:
-                    raise ValueError(f"{saved_path} was made with another configuration ({'; '.join(differences)}); "
-                                     "use a new --out directory, or the same options to resume")
-                saved.stages = config.stages
+                saved = _reconciled(saved, config, saved_path)
             return cls(path, saved)
         if config is None:
             raise ValueError(f"{path} is not a run directory (no config.json)")
         path.mkdir(parents=True, exist_ok=True)
+        config.policy, config.package_version = select_policy(config.precision), __version__
         config.save(saved_path)
         return cls(path, config)
 
@@ -83,9 +84,11 @@ class Run:
                              f"(python -m mgm_tf run --out {self.path} --stages {' '.join(missing)})")
 
     def clear_backup(self, stage: str) -> None:
-        """A finished stage's mid-training checkpoint is no longer needed (removed only after
-        the stage is marked done: until then it is what a killed run resumes from)."""
-        shutil.rmtree(self.path / stage / "backup", ignore_errors=True)
+        """After a stage is marked done (not before: until then the backup is what a killed run
+        resumes from), keep only its last training state — weights, optimizers, epoch — so a
+        larger epoch count can continue it; the previous-checkpoint copies go."""
+        for previous in (self.path / stage / "backup").glob("*.bkp"):
+            previous.unlink()
 
     def manifest(self):
         if self.config.data_dir and self.config.dataset in ("", "folder"):
@@ -97,16 +100,42 @@ class Run:
         return prepare(self.manifest(), self.path / "data", data_dir=self.config.data_dir)
 
 
-def _differences(saved: dict, requested: dict, prefix: str = "") -> list[str]:
+def _reconciled(saved: config_module.RunConfig, requested: config_module.RunConfig, saved_path: Path):
+    """The saved config with what may change on resume taken from the request: the stages, and
+    epochs of GAN stages (recorded in config.json so the run says what it was trained for)."""
+    differences = _differences(saved.to_dict(), requested.to_dict())
+    saved_values, requested_values = saved.to_dict(), requested.to_dict()
+
+    def grows(key: str) -> bool:
+        section, field = key.split(".")
+        return requested_values[section][field] > saved_values[section][field]
+
+    refused = [text for key, text in differences if key not in config_module.CONTINUABLE or not grows(key)]
+    if refused:
+        raise ValueError(f"{saved_path} was made with another configuration ({'; '.join(refused)}); "
+                         "use a new --out directory, or the same options to resume (only the number of epochs "
+                         "of dcgan, cgan and srgan may change, and only grow: training then continues)")
+    saved.stages = requested.stages
+    if differences:
+        for key, text in differences:
+            section, field = key.split(".")
+            setattr(getattr(saved, section), field, getattr(getattr(requested, section), field))
+        print(f"epochs changed ({'; '.join(text for _, text in differences)}): training continues where it stopped")
+        saved.save(saved_path)
+    return saved
+
+
+def _differences(saved: dict, requested: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """(dotted key, 'key: old → new') for every field that differs, runtime facts left out."""
     differences = []
     for key in sorted(set(saved) | set(requested)):
-        if key == "stages" and not prefix:
+        if not prefix and key in config_module.RUNTIME_FACTS:
             continue
         old, new = saved.get(key), requested.get(key)
         if isinstance(old, dict) and isinstance(new, dict):
             differences += _differences(old, new, f"{prefix}{key}.")
         elif old != new:
-            differences.append(f"{prefix}{key}: {old!r} → {new!r}")
+            differences.append((f"{prefix}{key}", f"{prefix}{key}: {old!r} → {new!r}"))
     return differences
 
 
@@ -127,9 +156,10 @@ def strategy_scope(strategy):
     return (strategy or tf.distribute.get_strategy()).scope()
 
 
-def compile_trainer(trainer, stage_config, run):
+def compile_trainer(trainer, stage_config, run, compiles: bool = True):
+    """Adam(lr, β1) for both networks; XLA as `device.resolve_jit` decides for this device."""
     trainer.compile(learning_rate=stage_config.learning_rate, beta_1=stage_config.beta_1,
-                    jit_compile=run.config.jit_compile)
+                    jit_compile=resolve_jit(run.config.jit_compile, compiles))
     return trainer
 
 
@@ -143,12 +173,17 @@ def use_diff_augment(stage_config, prepared) -> bool:
 
 
 def fit_stage(trainer, dataset, stage_dir, epochs: int, preview_fn, sample_every: int, tensorboard: bool,
-              label: str, extra_callbacks=(), steps_per_epoch: int | None = None) -> dict:
+              label: str, extra_callbacks=(), steps_per_epoch: int | None = None,
+              steps_per_execution="auto") -> dict:
     """fit with the standard callbacks; raises if the divergence guard stopped training.
     With steps_per_epoch, the dataset repeats and an epoch is that many steps: a 12-image set
-    gives one step per pass, and per-epoch work (logging, backups, KID) would dominate."""
+    gives one step per pass, and per-epoch work (logging, backups, KID) would dominate.
+    steps_per_execution is resolved here, where the epoch's length is known (Keras reads the
+    trainer's attribute when it builds the train function)."""
     callbacks, guard = stage_callbacks(stage_dir, epochs, preview_fn, sample_every, tensorboard, label)
     callbacks += list(extra_callbacks)
+    batches = steps_per_epoch or int(dataset.cardinality())
+    trainer.steps_per_execution = resolve_steps_per_execution(steps_per_execution, batches if batches > 0 else None)
     if steps_per_epoch:
         dataset = dataset.repeat()
     trainer.fit(dataset, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0, callbacks=callbacks, shuffle=False)
@@ -157,7 +192,7 @@ def fit_stage(trainer, dataset, stage_dir, epochs: int, preview_fn, sample_every
     history = read_history(stage_dir / "history.csv")
     final = {key: values[-1] for key, values in history.items() if key not in ("epoch", "seconds") and values}
     return {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "train_seconds": float(sum(history.get("seconds", []))),
-            "final": final}
+            "final": final, "steps_per_execution": trainer.steps_per_execution, "jit_compile": str(trainer.jit_compile)}
 
 
 def save_networks(stage_dir, stage_config, networks: dict) -> dict:

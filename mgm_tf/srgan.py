@@ -213,7 +213,7 @@ def stage_srgan(run, prepared, strategy=None) -> dict:
         extractor, vgg_used = resolve_vgg_weights(stage_config.vgg_weights)
         trainer = SRGANTrainer(generator, discriminator, extractor, stage_config.content_weight,
                                stage_config.perceptual_weight, seed=run.config.seed)
-        compile_trainer(trainer, stage_config, run)
+        compile_trainer(trainer, stage_config, run, compiles=False)  # bicubic resize: no XLA kernel
     dataset = sr_dataset(prepared, "train", stage_config.batch_size, stage_config.crop, seed=run.config.seed)
     held_out = "test" if len(prepared.indices("test")) else None
     low, _ = next(iter(sr_dataset(prepared, held_out or "train", batch_size=4, full_images=True)))
@@ -223,7 +223,8 @@ def stage_srgan(run, prepared, strategy=None) -> dict:
         return np.concatenate([np.clip(upscaled.numpy(), -1, 1), np.asarray(generator(low, training=False))])
 
     info = fit_stage(trainer, dataset, stage_dir, stage_config.epochs, preview, stage_config.sample_every,
-                     run.config.tensorboard, "stage 4/4: SRGAN x4 on real images (top row: bicubic)")
+                     run.config.tensorboard, "stage 4/4: SRGAN x4 on real images (top row: bicubic)",
+                     steps_per_execution=run.config.steps_per_execution)
     info["parameters"] = save_networks(stage_dir, stage_config, {"generator": generator, "discriminator": discriminator})
     info["vgg_weights"] = vgg_used
     info["evaluation"] = (super_resolution_quality(generator, prepared, held_out) if held_out else

@@ -12,7 +12,8 @@ from mgm_tf.data import fixtures, manifests  # noqa: E402
 @pytest.fixture(scope="session")
 def kaggle_cache(tmp_path_factory):
     """A kagglehub cache holding tiny trees in each paper dataset's Kaggle layout."""
-    cache = fixtures.build_kagglehub_cache(tmp_path_factory.mktemp("kagglehub"), manifests.PAPER_DATASETS)
+    cache = fixtures.build_kagglehub_cache(tmp_path_factory.mktemp("kagglehub"), manifests.PAPER_DATASETS
+                                           + ("diabetic_retinopathy_eyepacs", "diabetic_retinopathy_competition"))
     previous = os.environ.get("KAGGLEHUB_CACHE")
     os.environ["KAGGLEHUB_CACHE"] = str(cache)
     yield cache

@@ -23,6 +23,21 @@ def test_datasets_lists_every_manifest():
     assert "embedded" in result.stdout
 
 
+def test_datasets_says_what_is_available_offline(tmp_path):
+    import os
+
+    from mgm_tf.data import fixtures
+
+    fixtures.build_kagglehub_cache(tmp_path, ["pneumonia_xray", "leukemia", "diabetic_retinopathy_competition"])
+    result = subprocess.run([sys.executable, "-m", "mgm_tf", "datasets"], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "KAGGLEHUB_CACHE": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    available = {line.split()[0]: line.rsplit("  ", 1)[-1].strip() for line in result.stdout.splitlines()[1:]}
+    assert available["demo"] == "embedded" and available["pneumonia_xray"] == "cached"
+    assert available["leukemia"] == "cached v1" and available["diabetic_retinopathy_competition"] == "cached"
+    assert available["skin_cancer"] == "download"
+
+
 def test_bad_dataset_name_is_a_clear_error():
     result = _run("prepare", "--dataset", "nonexistent")
     assert result.returncode == 2 and "unknown dataset 'nonexistent'" in result.stderr

@@ -1,11 +1,12 @@
 """The real download → scan → check → prepare → tf.data path on each dataset's Kaggle layout."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mgm_tf.data import manifests, sources
+from mgm_tf.data import fixtures, manifests, sources
 from mgm_tf.data.prepare import load_prepared, prepare
 
 
@@ -16,10 +17,13 @@ def test_kaggle_layout_to_batches(name, kaggle_cache, tmp_path):
 
     manifest = manifests.load_manifest(name)
     root = sources.download(manifest)  # the real kagglehub call, answered from the cache
-    assert str(root).startswith(str(kaggle_cache)) and root.name == manifest.kaggle_handle.split("/")[-1]
+    # an unpinned handle (leukemia) needs Kaggle to name the latest version: offline, the newest cached one
+    version = manifest.kaggle_handle.split("/versions/")[1] if manifests.is_pinned(manifest.kaggle_handle) \
+        else fixtures.FIXTURE_VERSION
+    assert str(root).startswith(str(kaggle_cache)) and root.name == version
     prepared = prepare(manifest, tmp_path / name)
     report = json.loads((tmp_path / name / "report.json").read_text())
-    assert report["source"]["version"] == manifest.kaggle_handle.split("/")[-1]
+    assert report["source"]["version"] == version
     assert len(report["source"]["sha256"]) == 64
     assert prepared.images_gan.shape[1:] == (64, 64, manifest.channels)
     assert prepared.images_hr.shape[1:] == (256, 256, manifest.channels)
@@ -40,6 +44,37 @@ def test_kaggle_layout_to_batches(name, kaggle_cache, tmp_path):
     assert model_labels is labels
     # no tf.data autotuning: its thread held up the end of every epoch by seconds
     assert tfdata.gan_dataset(prepared, "train", batch_size=4).options().autotune.enabled is False
+
+
+@pytest.mark.parametrize("name", ["diabetic_retinopathy_eyepacs", "diabetic_retinopathy_competition"])
+def test_csv_labelled_and_competition_downloads_offline(name, kaggle_cache, tmp_path):
+    """Grades from trainLabels*.csv; the competition through kagglehub.competition_download."""
+    manifest = manifests.load_manifest(name)
+    root = sources.download(manifest)
+    assert str(root).startswith(str(kaggle_cache))
+    assert sources.availability(manifest) == "cached"
+    prepared = prepare(manifest, tmp_path / name)
+    assert prepared.num_classes == 5 and set(prepared.labels.tolist()) == set(range(5))
+    assert np.bincount(prepared.labels).tolist() == [4] * 5  # every row of the CSV, each under its grade
+    patients = {}
+    for file, split in zip(prepared.files, prepared.splits):
+        patients.setdefault(Path(file).name.split("_")[0], set()).add(split)
+    assert all(len(splits) == 1 for splits in patients.values())  # both eyes of a patient in one split
+
+
+def test_a_pinned_handle_override_and_a_missing_version(kaggle_cache, tmp_path):
+    manifest = manifests.load_manifest("pneumonia_xray").with_handle("paultimothymooney/chest-xray-pneumonia/versions/9")
+    with pytest.raises(ValueError, match=r"could not download paultimothymooney/chest-xray-pneumonia/versions/9.*"
+                                         r"--handle paultimothymooney/chest-xray-pneumonia "):
+        sources.download(manifest)
+    base = kaggle_cache / "datasets" / "paultimothymooney" / "chest-xray-pneumonia"
+    fixtures.build_dataset_tree("pneumonia_xray", base / "versions" / "9")
+    (base / "9.complete").touch()
+    try:
+        assert sources.download(manifest) == base / "versions" / "9"
+        assert sources.availability(manifest) == "cached"
+    finally:
+        (base / "9.complete").unlink()
 
 
 def test_duplicated_download_copies_are_removed(kaggle_cache):

@@ -20,11 +20,16 @@ def test_paper_working_sizes():
                      "skin_cancer": 256, "leukemia": 128}
 
 
-def test_unpinned_handle_is_rejected():
+def test_handles_are_pinned_or_explicitly_latest():
     manifest = manifests.load_manifest("pneumonia_xray")
-    with pytest.raises(ValueError, match="versions/N"):
-        manifest.with_handle("paultimothymooney/chest-xray-pneumonia")
     assert manifest.with_handle("a/b/versions/3").kaggle_handle == "a/b/versions/3"
+    assert not manifests.is_pinned(manifest.with_handle("a/b").kaggle_handle)
+    with pytest.raises(ValueError, match="owner/dataset"):
+        manifest.with_handle("chest-xray-pneumonia")
+    # pins only where public code shows the version (DESIGN.md "Dataset versions")
+    assert manifests.load_manifest("diabetic_retinopathy").kaggle_handle.endswith("/versions/4")
+    assert not manifests.is_pinned(manifests.load_manifest("leukemia").kaggle_handle)
+    assert "mehradaria/leukemia" in manifests.load_manifest("leukemia").source["alternative"]
 
 
 def test_bad_manifest_names_file_and_field(tmp_path):

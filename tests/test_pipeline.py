@@ -33,7 +33,8 @@ def test_smoke_run_produces_the_run_directory(smoke_run):
                  "filter/scores.csv", "filter/selected.csv", "synthetic/manifest.csv", "report/report.md",
                  "data/report.json"):
         assert (run.path / path).exists(), path
-    assert not (run.path / "dcgan" / "backup").exists()
+    assert (run.path / "dcgan" / "backup" / "latest.weights.h5").exists()  # kept: more epochs continue from it
+    assert not list((run.path / "dcgan" / "backup").glob("*.bkp"))
 
 
 def test_export_matches_filter_selection(smoke_run):

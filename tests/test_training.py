@@ -226,3 +226,29 @@ def test_cpu_kernels_follow_the_switch_set_before_tensorflow_loads():
         assert kernels("mgm_tf", "tensorflow") == ["1", "oneDNN"]
     assert kernels("mgm_tf", "tensorflow", TF_ENABLE_ONEDNN_OPTS="0") == ["0", "Eigen"]
     assert kernels("tensorflow", "mgm_tf")[0] == "None"  # too late to choose: left to TensorFlow
+
+
+def _compiles_with_xla(trainer, data) -> bool:
+    trainer.compile(jit_compile=True)
+    try:
+        trainer.train_on_batch(*data)
+        return True
+    except tf.errors.InvalidArgumentError as error:
+        assert "unsupported operations" in str(error)
+        return False
+
+
+def test_the_stages_said_not_to_compile_are_the_ones_xla_refuses():
+    """device.resolve_jit lets Keras compile a stage on accelerators unless it is flagged here:
+    XLA's CPU and GPU backends share the op set, so a compile on this CPU checks the flags."""
+    images, labels = _images(4), np.array([0, 1, 0, 1], "int32")
+    small_dcgan = lambda augment: dcgan.DCGANTrainer(dcgan.build_dcgan_generator(base_filters=32),  # noqa: E731
+                                                     dcgan.build_dcgan_discriminator(base_filters=8), diff_augment=augment)
+    assert _compiles_with_xla(small_dcgan(False), (images,))
+    assert not _compiles_with_xla(small_dcgan(True), (images,))  # DiffAugment's ImageProjectiveTransform
+    conditional = refinement.ConditionalRefinementTrainer(refinement.build_conditional_generator(num_classes=2),
+                                                          refinement.build_conditional_discriminator(num_classes=2))
+    assert _compiles_with_xla(conditional, (images, labels))
+    sr = srgan.SRGANTrainer(srgan.build_srgan_generator(filters=8, num_residual_blocks=1),
+                            srgan.build_srgan_discriminator(filters=8), srgan.build_vgg_extractor(None))
+    assert not _compiles_with_xla(sr, (images[:, :16, :16], images))  # bicubic resize

@@ -13,6 +13,7 @@ import tensorflow as tf
 from keras import layers
 
 from mgm_tf.data.tfdata import effective_batch_size, finished, to_model_range
+from mgm_tf.device import resolve_jit
 from mgm_tf.gan import LEAK, discriminator_loss, generator_loss, make_optimizer, mean_absolute_error, replica_scaled
 from mgm_tf.run import fit_stage, save_networks, strategy_scope
 
@@ -136,7 +137,7 @@ def stage_baseline_cyclegan(run, prepared, strategy=None) -> dict:
         networks = build_cyclegan()
         trainer = CycleGANTrainer(*networks)
         trainer.compile(learning_rate=stage_config.learning_rate, beta_1=stage_config.beta_1,
-                        jit_compile=run.config.jit_compile)
+                        jit_compile=resolve_jit(run.config.jit_compile))
     count = max(len(first), len(second))
     batch = effective_batch_size(count, stage_config.batch_size)
     pairs = tf.data.Dataset.zip((tf.data.Dataset.from_tensor_slices(first).repeat().shuffle(len(first), seed=1),
@@ -148,7 +149,8 @@ def stage_baseline_cyclegan(run, prepared, strategy=None) -> dict:
         return np.concatenate([preview_a, np.asarray(networks[0](preview_a, training=False))])
 
     info = fit_stage(trainer, dataset, stage_dir, stage_config.epochs, preview, stage_config.sample_every,
-                     run.config.tensorboard, "baseline: CycleGAN (class 0 <-> class 1)")
+                     run.config.tensorboard, "baseline: CycleGAN (class 0 <-> class 1)",
+                     steps_per_execution=run.config.steps_per_execution)
     names = ("generator_ab", "generator_ba", "discriminator_a", "discriminator_b")
     info["parameters"] = save_networks(stage_dir, stage_config, dict(zip(names, networks)))
     info["parameters"]["generator"] = {"trainable": sum(info["parameters"][n]["trainable"] for n in names[:2])}

@@ -30,6 +30,10 @@ LAYOUTS = {
                         "names": {"no": "N{k}", "yes": "Y{k}"}, "extra": []},
     "skin_cancer": {"dirs": ["{split}/{folder}"], "splits": ["train", "test"], "ext": ".jpg", "names": {}, "extra": []},
     "leukemia": {"dirs": ["{folder}"], "splits": [None], "ext": ".jpg", "names": {}, "extra": []},
+    # labelled by a CSV (EyePACS): <patient>_<left|right>.jpeg in one folder, the grade in the CSV
+    "diabetic_retinopathy_eyepacs": {"csv": "trainLabels_cropped.csv",
+                                     "folder": "resized_train_cropped/resized_train_cropped"},
+    "diabetic_retinopathy_competition": {"csv": "trainLabels.csv", "folder": "train"},
 }
 
 
@@ -58,6 +62,8 @@ def build_dataset_tree(name: str, root: Path, images_per_class: int = 4, seed: i
     layout = LAYOUTS[name]
     manifest = load_manifest(name)
     rng = np.random.default_rng(seed)
+    if "csv" in layout:
+        return _csv_labelled_tree(manifest, layout, root, images_per_class, rng)
     for label, spec in enumerate(manifest.classes):
         folder = spec.folders[0]
         for split in layout["splits"]:
@@ -77,14 +83,40 @@ def build_dataset_tree(name: str, root: Path, images_per_class: int = 4, seed: i
     return root
 
 
+def _csv_labelled_tree(manifest, layout: dict, root: Path, images_per_class: int, rng) -> Path:
+    """EyePACS style: every image in one folder as <patient>_<eye>.jpeg, its grade in a CSV."""
+    folder = root / layout["folder"]
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = ["image,level"]
+    for label, spec in enumerate(manifest.classes):
+        for index in range(images_per_class):
+            stem = f"{10 + 100 * label + index // 2}_{('left', 'right')[index % 2]}"
+            cv2.imwrite(str(folder / f"{stem}.jpeg"), synthetic_image(rng, label, manifest.channels))
+            rows.append(f"{stem},{spec.values[0]}")
+    (root / layout["csv"]).write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return root
+
+
+FIXTURE_VERSION = "1"  # the version a fixture cache holds for a handle that pins none
+
+
 def build_kagglehub_cache(cache_dir: str | Path, names=None, images_per_class: int = 4) -> Path:
-    """Place tiny trees for the given manifests where kagglehub looks for pinned handles."""
+    """Place tiny trees for the given manifests where kagglehub's cache keeps downloads: a
+    dataset under datasets/<owner>/<slug>/versions/<N>/ with <N>.complete beside it, a
+    competition under competitions/<slug>/ with <slug>.complete."""
     cache_dir = Path(cache_dir)
     for index, name in enumerate(names or LAYOUTS):
-        owner, slug, _, version = load_manifest(name).kaggle_handle.split("/")
-        base = cache_dir / "datasets" / owner / slug
-        build_dataset_tree(name, base / "versions" / version, images_per_class, seed=index)
-        (base / f"{version}.complete").touch()
+        manifest = load_manifest(name)
+        if manifest.kaggle_handle:
+            owner, slug, *pinned = manifest.kaggle_handle.split("/")
+            version = pinned[1] if pinned else FIXTURE_VERSION
+            base = cache_dir / "datasets" / owner / slug
+            build_dataset_tree(name, base / "versions" / version, images_per_class, seed=index)
+            (base / f"{version}.complete").touch()
+        else:
+            slug = manifest.source["kaggle_competition"]
+            build_dataset_tree(name, cache_dir / "competitions" / slug, images_per_class, seed=index)
+            (cache_dir / "competitions" / f"{slug}.complete").touch()
     return cache_dir
 
 

@@ -105,10 +105,15 @@ class DatasetManifest:
 
 
 def check_handle(handle: str) -> None:
-    """kagglehub serves a cached copy offline only for a pinned owner/slug/versions/N handle."""
-    if not re.fullmatch(r"[\w.-]+/[\w.-]+/versions/\d+", handle):
-        raise ValueError(f"Kaggle handle {handle!r} must be pinned as 'owner/dataset/versions/N' "
-                         "(reproducible, and usable offline from the kagglehub cache)")
+    """'owner/dataset/versions/N' (a pinned version: reproducible, served offline from the
+    kagglehub cache) or 'owner/dataset' (the latest version; the one downloaded is recorded)."""
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+(/versions/\d+)?", handle):
+        raise ValueError(f"Kaggle handle {handle!r} must be 'owner/dataset' (latest version) or "
+                         "'owner/dataset/versions/N' (a pinned version)")
+
+
+def is_pinned(handle: str) -> bool:
+    return "/versions/" in handle
 
 
 def _class_spec(entry: dict, path: Path) -> ClassSpec:

@@ -121,7 +121,8 @@ def prepare(manifest: DatasetManifest, out_dir: str | Path, data_dir: str | Path
     if checked["problems"]:
         raise ValueError(f"dataset {manifest.name} at {root} does not match its manifest ({manifest.path}):\n  "
                          + "\n  ".join(checked["problems"])
-                         + f"\nexpected layout: {manifest.source.get('layout', '?')}\nfound:\n{sources.describe_tree(root)}")
+                         + f"\nexpected layout: {manifest.source.get('layout', '?')}\nfound:\n{sources.describe_tree(root)}"
+                         + (f"\nalternative source: {manifest.source['alternative']}" if "alternative" in manifest.source else ""))
     high, low, kept, skipped = decode_all(manifest, records, workers)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_array(out_dir / "images_hr.npy", high)

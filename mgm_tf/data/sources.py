@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 from mgm_tf.data.decode import IMAGE_EXTENSIONS, infer_channels
-from mgm_tf.data.manifests import DatasetManifest, package_path, parse_manifest
+from mgm_tf.data.manifests import DatasetManifest, is_pinned, package_path, parse_manifest
 
 IGNORED_PARTS = ("__MACOSX",)
 
@@ -49,18 +49,50 @@ def download(manifest: DatasetManifest, data_dir: str | Path | None = None) -> P
     elif "path" in manifest.source:
         source = manifest.source["path"]
         root = package_path(source.split(":", 1)[1]) if source.startswith("package:") else Path(source)
-    elif "kaggle" in manifest.source or "kaggle_competition" in manifest.source:
+    elif "kaggle" in manifest.source:
+        root = kaggle_dataset(manifest)
+    elif "kaggle_competition" in manifest.source:
         import kagglehub  # imported here: only needed for downloads
 
-        if "kaggle" in manifest.source:
-            root = Path(kagglehub.dataset_download(manifest.kaggle_handle))
-        else:
-            root = Path(kagglehub.competition_download(manifest.source["kaggle_competition"]))
+        root = Path(kagglehub.competition_download(manifest.source["kaggle_competition"]))
     else:
         raise ValueError(f"{manifest.path}: [source] needs 'kaggle', 'kaggle_competition' or 'path'")
     if not root.is_dir():
         raise ValueError(f"dataset {manifest.name}: source folder {root} does not exist")
     return root
+
+
+def kaggle_dataset(manifest: DatasetManifest) -> Path:
+    """kagglehub's download of the manifest's handle. A pinned version that cannot be had fails
+    with the handle named and how to choose another; an unpinned handle needs Kaggle to say
+    which version is the latest, so offline it falls back to the newest version in the cache."""
+    import kagglehub  # imported here: only needed for downloads
+
+    handle = manifest.kaggle_handle
+    try:
+        return Path(kagglehub.dataset_download(handle))
+    except Exception as error:  # kagglehub raises HTTP, auth and connection errors of several kinds
+        cached = None if is_pinned(handle) else newest_cached(handle)
+        if cached is not None:
+            print(f"note: Kaggle could not be asked for the latest version of {handle} ({type(error).__name__}); "
+                  f"using version {resolve_version(str(cached))} from the kagglehub cache")
+            return cached
+        raise ValueError(
+            f"dataset {manifest.name}: kagglehub could not download {handle} ({type(error).__name__}: {error}). "
+            "Check the Kaggle credentials and network; if the version does not exist, choose another with "
+            f"--handle {handle.split('/versions/')[0]} (latest) or --handle {handle.split('/versions/')[0]}/versions/N "
+            "(notebooks: the handle field).") from error
+
+
+def newest_cached(handle: str) -> Path | None:
+    """The newest complete version of an unpinned handle in the kagglehub cache, or None."""
+    owner, slug = handle.split("/")[:2]
+    base = kagglehub_cache_dir() / "datasets" / owner / slug
+    versions = sorted((int(marker.stem) for marker in base.glob("*.complete") if marker.stem.isdigit()), reverse=True)
+    for version in versions:
+        if (base / "versions" / str(version)).is_dir():
+            return base / "versions" / str(version)
+    return None
 
 
 def list_files(root: Path) -> list[Path]:
@@ -273,14 +305,22 @@ def kagglehub_cache_dir() -> Path:
 
 
 def availability(manifest: DatasetManifest) -> str:
-    """'embedded', 'local', 'cached' (kagglehub has the pinned version) or 'download'."""
+    """'embedded', 'local', 'missing', 'cached' (kagglehub holds the pinned version, or for an
+    unpinned handle 'cached vN'), 'download' or 'download (latest)'."""
     source = manifest.source
     if "path" in source:
         return "embedded" if source["path"].startswith("package:") else ("local" if Path(source["path"]).is_dir() else "missing")
     if "kaggle" in source:
-        owner, slug, _, version = manifest.kaggle_handle.split("/")
+        handle = manifest.kaggle_handle
+        if not is_pinned(handle):
+            cached = newest_cached(handle)
+            return f"cached v{resolve_version(str(cached))}" if cached else "download (latest)"
+        owner, slug, _, version = handle.split("/")
         marker = kagglehub_cache_dir() / "datasets" / owner / slug / f"{version}.complete"
         return "cached" if marker.exists() else "download"
+    if "kaggle_competition" in source:
+        slug = source["kaggle_competition"]
+        return "cached" if (kagglehub_cache_dir() / "competitions" / f"{slug}.complete").exists() else "download"
     return "download"
 
 

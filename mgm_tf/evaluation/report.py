@@ -54,6 +54,10 @@ def _data_lines(run, prepared) -> list[str]:
     lines = [f"Dataset `{prepared.name}`: {prepared.report['num_images']} images "
              f"({prepared.report['num_skipped']} unreadable files skipped), classes "
              f"{', '.join(prepared.class_names)}; precision policy `{run.done_info('dcgan').get('policy', '?')}`.", ""]
+    source = prepared.report.get("source", {})
+    if source.get("version"):
+        lines += [f"Downloaded version: {source['version']} ({source.get('num_files', '?')} files, fingerprint "
+                  f"{str(source.get('sha256', ''))[:12]}).", ""]
     counts = prepared.report["counts"]
     return lines + _table(["class", "train", "test", "total"],
                           [[name, counts[name]["train"], counts[name]["test"], counts[name]["total"]] for name in counts])
