@@ -12,7 +12,7 @@ import os as _os
 import platform as _platform
 import sys as _sys
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 ONEDNN_SWITCH = "TF_ENABLE_ONEDNN_OPTS"
 

@@ -70,29 +70,13 @@ def command_prepare(args) -> int:
 
 def run_config(args):
     """Preset (demo / smoke / paper defaults) plus explicit overrides from the command line."""
-    import math
-
     dataset = args.dataset or ("folder" if args.data_dir else "demo")
-    if args.smoke:
-        resolved = config.smoke(dataset)
-    elif dataset == "demo":
-        resolved = config.demo(dataset)
-    else:
-        resolved = config.RunConfig(dataset=dataset)
+    resolved = config.preset(dataset, smoke=args.smoke)
     resolved.data_dir, resolved.handle, resolved.seed = args.data_dir, args.handle, args.seed
-    resolved.precision, resolved.jit_compile = args.precision, args.jit_compile
-    if args.epochs:
-        resolved.dcgan.epochs = resolved.cgan.epochs = args.epochs
-    if args.sr_epochs:
-        resolved.srgan.epochs = args.sr_epochs
-    if args.batch_size:
-        resolved.dcgan.batch_size = resolved.cgan.batch_size = args.batch_size
-    if args.num_images:
-        resolved.filter.candidates_per_class = math.ceil(args.num_images / resolved.filter.keep_fraction)
-    if args.vgg_weights:
-        resolved.srgan.vgg_weights = None if args.vgg_weights == "none" else args.vgg_weights
-    if args.stages:
-        resolved.stages = list(args.stages)
+    resolved.jit_compile = {"on": True, "off": False}.get(args.jit_compile, "auto")
+    config.override(resolved, epochs=args.epochs, sr_epochs=args.sr_epochs, batch_size=args.batch_size,
+                    num_images=args.num_images, precision=args.precision, vgg_weights=args.vgg_weights,
+                    stages=args.stages)
     return resolved
 
 
@@ -192,7 +176,8 @@ def _run_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=int, help="GAN batch size (paper: 16)")
     parser.add_argument("--num-images", type=int, help="final synthetic images per class")
     parser.add_argument("--precision", default="auto", choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"])
-    parser.add_argument("--jit-compile", action="store_true", help="XLA-compile train steps (measure first)")
+    parser.add_argument("--jit-compile", default="auto", choices=["auto", "on", "off"],
+                        help="XLA: auto = off on CPUs (measured slower), Keras decides on GPUs/TPUs")
     parser.add_argument("--vgg-weights", help="'imagenet', 'none', or a local VGG19 notop weights file (default auto)")
     parser.add_argument("--seed", type=int, default=0)
 

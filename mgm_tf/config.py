@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 from mgm_tf.io import write_json
@@ -177,4 +178,34 @@ def smoke(dataset: str = "demo") -> RunConfig:
                                discriminator_filters=8, vgg_weights=None, sample_every=1)
     config.evaluation = EvaluationConfig(extractor_epochs=2, inception="none", utility_seeds=1, utility_epochs=2,
                                          utility_methods="MixGANMed", baselines=False)
+    return config
+
+
+def preset(dataset: str, smoke: bool = False) -> RunConfig:
+    """Smoke preset in smoke mode, the demo preset for `demo`, the paper's settings otherwise."""
+    if smoke:
+        return globals()["smoke"](dataset)
+    return demo(dataset) if dataset == "demo" else RunConfig(dataset=dataset)
+
+
+def override(config: RunConfig, epochs: int | None = None, sr_epochs: int | None = None,
+             batch_size: int | None = None, num_images: int | None = None, precision: str | None = None,
+             vgg_weights: str | None = None, stages=None) -> RunConfig:
+    """The options people change (CLI flags, notebook form fields); None or 0 keeps the preset.
+    num_images is the exported count per class: the filter keeps keep_fraction of the
+    candidates, so that many / keep_fraction candidates are synthesised."""
+    if epochs:
+        config.dcgan.epochs = config.cgan.epochs = int(epochs)
+    if sr_epochs:
+        config.srgan.epochs = int(sr_epochs)
+    if batch_size:
+        config.dcgan.batch_size = config.cgan.batch_size = int(batch_size)
+    if num_images:
+        config.filter.candidates_per_class = math.ceil(int(num_images) / config.filter.keep_fraction)
+    if precision:
+        config.precision = precision
+    if vgg_weights:
+        config.srgan.vgg_weights = None if vgg_weights == "none" else vgg_weights
+    if stages:
+        config.stages = list(stages)
     return config

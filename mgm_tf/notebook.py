@@ -9,6 +9,7 @@ network is built.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -32,17 +33,57 @@ def smoke_mode() -> bool:
     return os.environ.get(SMOKE_VARIABLE, "").strip().lower() in ("1", "true", "yes")
 
 
-def setup(precision: str = "auto") -> str:
-    """Print versions, device and the precision policy in use (and apply it); returns the policy."""
+# Full-size training time (paper settings: 1,000 epochs for each GAN, SRGAN on 96 px crops):
+# measured step times × steps on a 2-core AVX2 CPU, and modelled for a T4 at 35 % of its fp16
+# peak (benchmarks/README.md, "How long"). Estimates, not measurements of a whole run.
+FULL_SIZE_HOURS = {"cpu": 540, "t4": 3.5}
+
+
+def quiet_tensorflow() -> None:
+    """Load TensorFlow without its C++ start-up lines: TensorFlow 2.21 writes them (oneDNN,
+    CUDA probing, absl's pre-initialisation warning) to the process's stderr before it reads
+    TF_CPP_MIN_LOG_LEVEL, so only silencing file descriptor 2 for the import keeps them out
+    of the notebook. Later C++ messages follow TF_CPP_MIN_LOG_LEVEL=3 (set here if unset)."""
+    import warnings
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
+    if "tensorflow" in sys.modules:
+        return
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # CUDA probing prints too
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+def setup(precision: str = "auto", full_size: bool = False) -> str:
+    """Print versions, device and the precision policy in use (and apply it); returns the
+    policy. A full-size notebook on a runtime without a GPU says so before any long cell."""
+    quiet_tensorflow()
     from mgm_tf import __version__
-    from mgm_tf.device import apply_policy, describe_device
+    from mgm_tf.device import accelerator, apply_policy, describe_device
 
     policy = apply_policy(precision)
     print(f"mgm_tf {__version__} | Python {sys.version.split()[0]} | Colab: {in_colab()} | smoke mode: {smoke_mode()}")
     print(describe_device())
     if smoke_mode():
         print(config_module.SMOKE_BANNER)
+    elif full_size and accelerator() is None:
+        warn_without_gpu()
     return policy
+
+
+def warn_without_gpu() -> None:
+    print("\n" + "!" * 100 + f"\nNO GPU: this notebook trains at the paper's size, about {FULL_SIZE_HOURS['cpu']} hours "
+          f"on a 2-core CPU (measured step times; a T4 needs about {FULL_SIZE_HOURS['t4']} h, modelled).\n"
+          "In Colab: Runtime → Change runtime type → T4 GPU, then run the setup cell again. Or set the epochs "
+          "field to a few epochs, or tick smoke_mode, to see the pipeline work on this CPU.\n" + "!" * 100)
 
 
 def mount_drive() -> bool:
@@ -95,24 +136,48 @@ def kaggle_ready() -> bool:
     return False
 
 
-def config_for(dataset: str, smoke: bool | None = None) -> config_module.RunConfig:
-    """Smoke preset in smoke mode, the demo preset for `demo`, the paper's settings otherwise."""
-    smoke = smoke_mode() if smoke is None else smoke
-    if smoke:
-        return config_module.smoke(dataset)
-    return config_module.demo(dataset) if dataset == "demo" else config_module.RunConfig(dataset=dataset)
-
-
-def open_run(name: str, dataset: str, use_drive: bool = True, data_dir: str | None = None):
-    """Open (or resume) the run directory `name` for `dataset`."""
+def open_run(name: str, dataset: str, use_drive: bool = True, data_dir: str | None = None, epochs: int = 0,
+             num_images: int = 0, precision: str = "auto", smoke: bool = False):
+    """Open (or resume) the run directory `name` for `dataset`, with the notebook's form
+    fields as overrides of the preset (0 keeps the preset). Smoke mode (the form or MGM_SMOKE=1)
+    uses the tiny preset. Reopening with more epochs continues training."""
     from mgm_tf.run import Run
 
-    config = config_for(dataset)
-    config.data_dir = data_dir
+    smoke = smoke or smoke_mode()
+    if smoke:
+        os.environ[SMOKE_VARIABLE] = "1"  # later cells (offline data, run folders) follow the form
+    dataset = "folder" if data_dir else dataset
+    config = config_module.preset(dataset, smoke=smoke)
+    config.data_dir = data_dir or None
+    config_module.override(config, epochs=epochs, num_images=num_images, precision=precision)
+    if not smoke and dataset != "demo" and not epochs:
+        from mgm_tf.device import accelerator
+
+        if accelerator() is None:
+            warn_without_gpu()
     path = run_directory(name, use_drive)
     run = Run.open(path, config)
-    print(f"run directory: {path} ({'resuming' if any(run.is_done(s) for s in config.stages) else 'new'})")
+    state = "resuming" if any(run.is_done(s) for s in config.stages) else "new"
+    print(f"run directory: {path} ({state}); GAN epochs {config.dcgan.epochs} (paper: 1,000), "
+          f"{config.filter.keep_fraction * config.filter.candidates_per_class:.0f} exported images per class")
     return run
+
+
+def require(run, *stages) -> None:
+    """Stages this notebook builds on. In smoke mode missing ones are run here (seconds), so a
+    notebook runs alone; otherwise the message names the notebooks that make them."""
+    missing = [stage for stage in stages if not run.is_done(stage)]
+    if not missing:
+        return
+    if smoke_mode():
+        print(f"smoke mode: running the stages this notebook needs first: {', '.join(missing)}")
+        run_stages(run, *missing)
+        return
+    made_by = {"extractor": "01", "dcgan": "01", "cgan": "02", "synthesize": "03", "filter": "03", "srgan": "04",
+               "export": "04", "report": "04"}
+    raise RuntimeError(f"run {run.path} has not finished {', '.join(missing)} yet: run notebook(s) "
+                       f"{', '.join(sorted({made_by.get(stage, '00') for stage in missing}))} with the same run_name "
+                       "first, or use 00_quickstart for everything at once")
 
 
 def run_stages(run, *stages):
@@ -203,6 +268,8 @@ def show_counts(prepared) -> None:
 
 
 def show_class_previews(prepared) -> None:
+    if smoke_mode() and prepared.name != "demo":
+        print(f"SMOKE TEST FIXTURES: generated blobs in the {prepared.name} folder layout, not real images.")
     show(*sorted((prepared.path / "previews").glob("*.png")))
 
 
@@ -270,11 +337,149 @@ def paper_tables(run_paths) -> list[dict]:
 
 
 def find_runs(folder: str = "runs", use_drive: bool = True) -> list[Path]:
-    """Run directories with report/metrics.json under the runs folder (Drive in Colab, runs/smoke in smoke mode)."""
+    """Run directories with report/metrics.json under the runs folder (Drive in Colab, runs/smoke
+    in smoke mode). In smoke mode with none yet, a tiny demo run is made and evaluated, so the
+    notebook that gathers runs also runs alone."""
     if smoke_mode():
         root = Path(folder) / "smoke"
     elif use_drive and mount_drive():
         root = DRIVE_RUNS
     else:
         root = Path(folder)
-    return sorted(path.parent.parent for path in root.glob("*/report/metrics.json"))
+    found = sorted(path.parent.parent for path in root.glob("*/report/metrics.json"))
+    if not found and smoke_mode():
+        from mgm_tf.evaluation.evaluate import evaluate_run
+
+        run = open_run("tables_demo", "demo", use_drive=False)
+        run_stages(run)
+        evaluate_run(run)
+        found = [run.path]
+    return found
+
+
+def show_dataset_card(dataset: str) -> None:
+    """What the data is, where it comes from, under which licence, and how to cite it."""
+    from mgm_tf.data import manifests, sources
+
+    manifest = manifests.load_manifest(dataset)
+    handle = manifest.kaggle_handle
+    source = handle or manifest.source.get("kaggle_competition") or manifest.source.get("path")
+    version = ("pinned version" if manifests.is_pinned(handle) else "latest version, recorded when downloaded") \
+        if handle else "fixed copy"
+    print(f"{manifest.title}\n  {manifest.modality}; classes: {', '.join(manifest.class_names)}")
+    print(f"  source: {source} ({version}; here: {sources.availability(manifest)}) {manifest.source.get('url', '')}")
+    print(f"  licence: {manifest.licence}\n  cite: {manifest.citation}")
+
+
+def stage_networks(run, stage: str, num_classes: int) -> dict:
+    """The networks a stage trains, built from the run's config (untrained), by name."""
+    if stage == "dcgan":
+        from mgm_tf.dcgan import build_dcgan, g1_classes
+
+        generator, discriminator = build_dcgan(run.config.dcgan, g1_classes(run, num_classes))
+    elif stage == "cgan":
+        from mgm_tf.refinement import build_conditional
+
+        generator, discriminator = build_conditional(run.config.cgan, num_classes)
+    elif stage == "srgan":
+        from mgm_tf.srgan import build_srgan
+
+        generator, discriminator = build_srgan(run.config.srgan)
+    else:
+        raise ValueError(f"stage {stage!r} trains no networks; choose dcgan, cgan or srgan")
+    return {"generator": generator, "discriminator": discriminator}
+
+
+def show_networks(run, stage: str, num_classes: int) -> None:
+    """Keras summaries of the stage's generator and discriminator, as this run builds them."""
+    for network in stage_networks(run, stage, num_classes).values():
+        network.summary(line_length=110, expand_nested=False, show_trainable=False)
+
+
+def show_sample_progress(run, stage: str, count: int = 3) -> None:
+    """Fixed-noise sample grids from early, middle and last epochs: what training changed."""
+    grids = sorted((run.path / stage / "samples").glob("epoch_*.png"))
+    chosen = sorted({grids[round(i * (len(grids) - 1) / max(1, count - 1))] for i in range(count)}) if grids else []
+    show(*chosen) if chosen else print(f"no sample grids in {run.path / stage / 'samples'}")
+
+
+def training_facts(run, stage: str) -> None:
+    """Facts a regression would change: one history row per epoch, finite losses, sample grids."""
+    from mgm_tf.io import read_csv
+
+    rows = read_csv(run.path / stage / "history.csv")
+    epochs = [int(row["epoch"]) for row in rows]
+    losses = [float(row[name]) for row in rows for name in ("d_loss", "g_loss")]
+    print(f"{stage}: one history row per epoch: {epochs == list(range(run.done_info(stage)['epochs']))}; "
+          f"losses finite: {bool(losses) and all(np.isfinite(losses))}; "
+          f"sample grids saved: {any((run.path / stage / 'samples').glob('epoch_*.png'))}")
+
+
+def export_facts(run) -> None:
+    """Facts about the exported dataset that hold at any size and change with a regression:
+    every class exported as many images as the filter selected, the manifest's columns, the
+    images' shape and marking, and whether its measured values are finite."""
+    from mgm_tf.data.decode import read_image
+    from mgm_tf.export import MANIFEST_COLUMNS, read_marker
+    from mgm_tf.io import read_csv
+
+    rows = read_csv(run.path / "synthetic" / "manifest.csv")
+    selected = run.done_info("filter")["selected_per_class"]
+    exported = {name: sum(row["class"] == name for row in rows) for name in selected}
+    first = run.path / "synthetic" / rows[0]["file"]
+    shape = read_image(first, run.prepared().channels).shape
+    check = json.loads((run.path / "report" / "export_check.json").read_text(encoding="utf-8"))
+    values = [check["diversity"]["pairwise_ssim"], check["diversity"]["pixel_diversity"],
+              check["pixels"]["precision"]["mean"], check["pixels"]["recall"]["mean"]]
+    print(f"every class exported as selected: {exported == selected and all(exported.values())}")
+    print(f"manifest columns: {list(rows[0]) == list(MANIFEST_COLUMNS)}; marked synthetic: "
+          f"{read_marker(first).get('Synthetic') == 'true' and '_synthetic_' in rows[0]['file']}")
+    print(f"image shape: {shape}; measured values finite: {all(np.isfinite(values))}")
+
+
+def filter_facts(run) -> None:
+    """The filter kept images of every class and never more than its quota."""
+    selected = run.done_info("filter")["selected_per_class"]
+    per_class = run.config.filter.candidates_per_class
+    quota = max(1, int(np.floor(run.config.filter.keep_fraction * per_class + 0.5)))
+    print(f"classes: {sorted(selected)}; every class kept images: {all(selected.values())}; "
+          f"none above its quota of {run.config.filter.keep_fraction:.0%}: {all(v <= quota for v in selected.values())}")
+
+
+def show_super_resolution(run) -> None:
+    """PSNR/SSIM of the SRGAN and of bicubic upsampling on held-out real images."""
+    evaluation = run.done_info("srgan").get("evaluation", {})
+    if evaluation.get("status"):
+        print(f"PSNR/SSIM {evaluation['status']}")
+        return
+    print(f"{evaluation.get('num_images')} held-out real images ({evaluation.get('split')} split); "
+          f"VGG19 weights: {run.done_info('srgan').get('vgg_weights')}")
+    for method in ("bicubic", "srgan"):
+        scores = evaluation[method]
+        print(f"  {method:8s} PSNR {scores['psnr']['mean']:.2f} ± {scores['psnr']['std']:.2f} dB   "
+              f"SSIM {scores['ssim']['mean']:.3f} ± {scores['ssim']['std']:.3f}")
+
+
+def show_export_check(run) -> None:
+    """The report's section on the exported dataset: each measure next to the real images' value."""
+    text = (run.path / "report" / "report.md").read_text(encoding="utf-8")
+    section = text.split("## The exported dataset, measured", 1)[-1].split("\n## ", 1)[0]
+    show_markdown("### The exported dataset, measured" + section)
+
+
+def metric_facts(metrics: dict) -> None:
+    """Facts of an evaluation that hold at any size: the final dataset was measured, and every
+    measured row's numbers are finite."""
+    measured = {name: row for name, row in metrics["rows"].items() if row["status"] == "measured"}
+    values = [row[space][key]["mean"] if isinstance(row[space][key], dict) else row[space][key]
+              for row in measured.values() for space in ("domain", "pixels") for key in ("kid", "precision", "recall")]
+    print(f"MixGANMed measured: {'MixGANMed' in measured}; rows measured: {len(measured) >= 5}; "
+          f"KID, precision, recall finite: {all(np.isfinite(values))}")
+    print(f"label judge checked on held-out images: {metrics['label_ceiling'] is not None}")
+
+
+def table_facts(table: list[dict]) -> None:
+    """The cross-run table has rows, and every measured row a finite KID."""
+    measured = [row for row in table if row["status"] == "measured"]
+    print(f"rows: {len(table) > 0}; measured rows with a finite KID: "
+          f"{bool(measured) and all(np.isfinite(row['kid']) for row in measured)}")

@@ -1,11 +1,13 @@
 """The single source of every notebook in this folder.
 
     python notebooks/build_notebooks.py            # rewrite the .ipynb sources (outputs dropped)
-    python notebooks/build_notebooks.py --execute  # rewrite, then execute all in smoke mode (MGM_SMOKE=1)
+    python notebooks/build_notebooks.py --execute  # rewrite, run 00_quickstart at demo size and the rest in smoke mode
     python notebooks/build_notebooks.py --check    # exit 1 if a committed notebook differs from this source
 
-The repository the Colab badge and the setup cell point at is REPOSITORY below: a fork changes
-that one line and rebuilds.
+REPOSITORY and REF below are the one place the install source is written: the setup cell of
+every notebook shows them as form fields (a fork changes them there, or here and rebuilds).
+REF is the release tag of this version, made with the release (`git tag v<version>`): unlike
+a branch it does not move, so a runtime that reconnects installs the code that made its run.
 """
 
 from __future__ import annotations
@@ -18,224 +20,371 @@ from pathlib import Path
 
 import nbformat
 
-REPOSITORY = "mgm-tf/mgm_tf"  # GitHub owner/name; the only place the repository location is written
-BRANCH = "main"
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from mgm_tf import __version__  # noqa: E402
+
+REPOSITORY = "https://github.com/mgm-tf/mgm_tf.git"
+REF = f"v{__version__}"
+GITHUB = REPOSITORY.removesuffix(".git").replace("https://github.com/", "")
 CHECK = "# NBVAL_CHECK_OUTPUT"
-
+PAPER = ("S. Patel and A. Makwana, *MixGANMed: A Novel Hybrid Generative Framework for Multi-Modal Medical Imaging "
+         "Synthesis*, 2025 ([find it](https://scholar.google.com/scholar?q=MixGANMed+A+Novel+Hybrid+Generative+Framework"
+         "+for+Multi-Modal+Medical+Imaging+Synthesis))")
 DATASET_CHOICES = '["demo", "pneumonia_xray", "diabetic_retinopathy", "brain_tumor_mri", "skin_cancer", "leukemia"]'
+T4_MODEL = "estimated for a T4 from `benchmarks/README.md` (step FLOPs at 35 % of its fp16 peak), not measured"
 
 
-def badge(name: str) -> str:
-    url = f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/notebooks/{name}"
-    return f'<a href="{url}" target="_parent"><img src="https://colab.research.google.com/assets/colab-badge.svg" alt="Open In Colab"/></a>'
+def buttons(name: str) -> str:
+    colab = f"https://colab.research.google.com/github/{GITHUB}/blob/{REF}/notebooks/{name}"
+    source = f"https://github.com/{GITHUB}/blob/{REF}/notebooks/{name}"
+    return (f'<table align="left"><td><a target="_blank" href="{colab}"><img '
+            'src="https://colab.research.google.com/assets/colab-badge.svg" alt="Run in Google Colab"/></a></td>'
+            f'<td><a target="_blank" href="{source}">View source on GitHub</a></td></table><br clear="left"/>\n\n'
+            "Copyright 2026 the mgm_tf authors. Licensed under the MIT License (see the repository).")
 
 
-def setup_cell() -> str:
-    return f"""#@title Setup: install mgm_tf if this runtime does not have it
-import importlib.util, os, subprocess, sys
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-if importlib.util.find_spec("mgm_tf") is None:  # fresh Colab runtime
-    url = "git+https://github.com/{REPOSITORY}.git@{BRANCH}"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", url], check=True)
+def setup_cell(full_size: bool) -> str:
+    return f"""#@title Setup: install mgm_tf (a fixed release) and check the runtime
+REPOSITORY = "{REPOSITORY}"  #@param {{type:"string"}}
+REF = "{REF}"  #@param {{type:"string"}}
+import importlib, importlib.util, os
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+if importlib.util.find_spec("mgm_tf") is None:  # a fresh runtime: install the release REF names
+    %pip install -q "git+{{REPOSITORY}}@{{REF}}"
+    importlib.invalidate_caches()
+if importlib.util.find_spec("mgm_tf") is None:
+    raise RuntimeError(f"mgm_tf could not be installed from {{REPOSITORY}}@{{REF}}: check both fields (a fork: its "
+                       "own address; REF: a tag or commit that exists there), or upload the repository to the "
+                       "runtime and run %pip install ./mgm_tf")
 from mgm_tf import notebook
-policy = notebook.setup()  # versions, device, precision policy (mixed_float16 on a T4)"""
+policy = notebook.setup(full_size={full_size})  # versions, device, precision policy; warns without a GPU"""
 
 
-def header(name: str, title: str, summary: str) -> list:
-    return [("markdown", f"{badge(name)}\n\n# {title}\n\n{summary}"),
-            ("markdown", "## Setup\nRun this first. In Colab choose *Runtime → Change runtime type → T4 GPU*. "
-                         "Set `MGM_SMOKE=1` for a few-second smoke run (what CI does)."),
-            ("code", setup_cell())]
+def header(name: str, title: str, what: str, time: str, full_size: bool = False) -> list:
+    return [("markdown", f"{buttons(name)}\n\n# {title}\n\n{what}\n\n**How long.** {time}\n\n"
+                         f"**Paper.** {PAPER}. Section numbers (§) below refer to it; its claimed numbers are "
+                         "claims this suite measures, not results it copies."),
+            ("markdown", "## Setup\nRun this cell first. In Colab choose *Runtime → Change runtime type → T4 GPU* "
+                         "before it. On a fresh runtime it installs the release in `REF` from `REPOSITORY` (about a "
+                         "minute); then it prints the device and the numeric precision it will train in "
+                         "(`mixed_float16` on a T4). Training state lives in the run directory, so after a "
+                         "disconnect you run the cells again and training continues where it stopped."),
+            ("code", setup_cell(full_size))]
 
 
-def stage_params(default_run: str = "stages_demo") -> list:
-    return [("markdown", "## Configuration\nThe dataset and the run directory. In Colab the run lives on Google Drive, "
-                         "so a disconnect loses nothing: re-running the notebook resumes where it stopped."),
-            ("code", f'dataset = "demo"  #@param {DATASET_CHOICES}\n'
-                     f'run_name = "{default_run}"  #@param {{type:"string"}}\n'
-                     'use_drive = True  #@param {type:"boolean"}\n'
-                     'run = notebook.open_run(run_name, dataset, use_drive)\n'
-                     'prepared = run.prepared()')]
+def options_cell(run_name: str, dataset: str, use_drive: bool, choose_dataset: bool) -> str:
+    dataset_line = (f'dataset = "{dataset}"  #@param {DATASET_CHOICES}' if choose_dataset
+                    else f'dataset = "{dataset}"')
+    return (f'#@title Options (0 keeps the preset)\nrun_name = "{run_name}"  #@param {{type:"string"}}\n'
+            f"{dataset_line}\n"
+            'epochs = 0  #@param {type:"integer"}\n'
+            'num_images = 0  #@param {type:"integer"}\n'
+            'precision = "auto"  #@param ["auto", "float32", "mixed_float16", "mixed_bfloat16"]\n'
+            'smoke_mode = False  #@param {type:"boolean"}\n'
+            'data_dir = ""  #@param {type:"string"}\n'
+            f'use_drive = {use_drive}  #@param {{type:"boolean"}}\n'
+            "run = notebook.open_run(run_name, dataset, use_drive, data_dir, epochs, num_images, precision, smoke_mode)")
+
+
+OPTIONS_TEXT = ("## Options\n`epochs`: epochs of each GAN (the paper trains 1,000; the demo preset counts optimiser "
+                "steps instead). `num_images`: synthetic images exported per class. `precision`: `auto` picks "
+                "`mixed_float16` on a T4 and is recorded with the run; a run is not resumed under another policy. "
+                "`smoke_mode`: a few steps at tiny sizes, to see every cell work (not results). `data_dir`: a folder "
+                "of your own images, one subfolder per class, instead of the dataset. Re-running with the same "
+                "`run_name` resumes the run; raising `epochs` continues training.")
 
 
 def next_steps(text: str) -> list:
     return [("markdown", f"## Next steps\n{text}")]
 
 
+def stage_preamble(name: str, title: str, what: str, time: str) -> list:
+    return header(name, title, what, time) + [
+        ("markdown", OPTIONS_TEXT + " The stage notebooks share the run `stages_demo`: run them in order, or run "
+                                    "one alone (in smoke mode it first makes what it needs)."),
+        ("code", options_cell("stages_demo", "demo", True, choose_dataset=True)),
+        ("code", "prepared = run.prepared()\nnotebook.show_counts(prepared)")]
+
+
 def quickstart() -> list:
-    return header("00_quickstart.ipynb", "MixGANMed quickstart: the whole pipeline on 16 real chest X-rays",
-                  "Runs every stage — DCGAN → conditional refinement GAN → quality filter → SRGAN ×4 → export → "
-                  "evaluation — on the `demo` set embedded in the package (16 Kermany chest X-rays, CC BY 4.0). "
-                  "It needs no Kaggle account and runs on a CPU runtime in a few minutes. Sixteen images are far too "
-                  "few for good images: this shows the pipeline working, not results.") + [
-        ("markdown", "## Configuration"),
-        ("code", 'run_name = "quickstart_demo"  #@param {type:"string"}\n'
-                 'use_drive = False  #@param {type:"boolean"}\n'
-                 'run = notebook.open_run(run_name, "demo", use_drive)\n'
-                 'print(run.config.dcgan.epochs, "DCGAN epochs,", run.config.cgan.epochs, "cGAN epochs  # paper: 1000")'),
-        ("markdown", "## Data\nThe demo set: 8 NORMAL and 8 bacterial PNEUMONIA X-rays, split by patient."),
+    return header(
+        "00_quickstart.ipynb", "MixGANMed quickstart: the whole pipeline on 16 real chest X-rays",
+        "This notebook runs every stage of MixGANMed — an unconditional DCGAN (G1), a conditional refinement GAN "
+        "(G2) that turns G1's samples into labelled images, a quality filter, an SRGAN that upsamples ×4, and the "
+        "export of a labelled dataset marked as synthetic — on the `demo` set embedded in the package: 16 chest "
+        "X-rays of Kermany et al. (CC BY 4.0), 8 normal and 8 with bacterial pneumonia. It needs no Kaggle account "
+        "and no GPU. Sixteen images are far too few for good images: this shows the pipeline working and how to "
+        "judge its output, not results. The outputs saved in this notebook come from a real demo-size run.",
+        "about 2½ minutes of training (136 s measured on a 2-core CPU) and 6 minutes of evaluation (it trains 33 "
+        f"small classifiers); a T4 is not needed at this size. Setup on a fresh Colab runtime adds about a minute.") + [
+        ("markdown", "## Options\nThe run directory keeps everything the run makes. `use_drive` puts it on Google "
+                     "Drive, which survives a disconnect. `smoke_mode` runs a few steps only (what CI does)."),
+        ("code", '#@title Options\nrun_name = "quickstart_demo"  #@param {type:"string"}\n'
+                 'use_drive = False  #@param {type:"boolean"}\nsmoke_mode = False  #@param {type:"boolean"}\n'
+                 'run = notebook.open_run(run_name, "demo", use_drive, smoke=smoke_mode)'),
+        ("markdown", "## The data\nWhere the images come from, their licence and how to cite them, then the number "
+                     "of images per class and split. Patients never straddle the training and test splits, so the "
+                     "test images measure what the networks learned, not what they saw."),
+        ("code", f'{CHECK}\nnotebook.show_dataset_card("demo")'),
         ("code", "prepared = run.prepared()\nnotebook.show_counts(prepared)"),
-        ("code", f"{CHECK}\nprint(run.manifest().summary())"),
-        ("markdown", "## Train and synthesise\nAll stages in order; each skips itself when already complete."),
+        ("markdown", "## Train and synthesise\nEvery stage in order, each with a progress bar. A stage that has "
+                     "finished is skipped when the cell runs again. Look at the loss values only to see that "
+                     "training runs: GAN losses do not measure image quality."),
         ("code", "timings = notebook.run_stages(run)"),
-        ("markdown", "## Look at the results\nFixed-noise samples of both GANs, the filter's choices, and real "
-                     "next to synthetic images."),
-        ("code", 'notebook.show_samples(run, "dcgan")\nnotebook.show_samples(run, "cgan")\nnotebook.show_filter(run)'),
-        ("code", "notebook.show_synthetic(run)"),
-        ("markdown", "## Evaluate\nKID/FID with named feature extractors, precision/recall, memorisation and "
-                     "downstream utility (see `05_evaluation.ipynb`)."),
-        ("code", "from mgm_tf.evaluation.evaluate import evaluate_run\nmetrics = evaluate_run(run)\nnotebook.show_evaluation(run)"),
-    ] + next_steps("Open a dataset notebook (`10_…` to `14_…`) to train on a real dataset, or the stage notebooks "
-                   "(`01_…` to `05_…`) to run one stage at a time.")
-
-
-def stage_notebook(name, title, summary, body, after) -> list:
-    return header(name, title, summary) + stage_params() + body + next_steps(after)
+        ("code", f'{CHECK}\nnotebook.training_facts(run, "dcgan")\nnotebook.training_facts(run, "cgan")'),
+        ("markdown", "## Look at what was made\nFirst G1's samples from fixed noise over training, then G2's "
+                     "refinements (top row: the conditioning images), the filter's best and worst candidates with "
+                     "its score histograms, and finally real and exported synthetic images side by side. Ask of "
+                     "them what a radiologist would: do they look like chest X-rays, do they differ from each "
+                     "other, and does any look like a copy of a real one?"),
+        ("code", 'notebook.show_sample_progress(run, "dcgan")\nnotebook.show_samples(run, "cgan")'),
+        ("code", "notebook.show_filter(run)\nnotebook.show_synthetic(run)"),
+        ("markdown", "## The exported dataset, measured\n`synthetic/manifest.csv` lists every image with its label, "
+                     "the label judge's predicted class, seed and lineage. The check below must read `True` "
+                     "everywhere. The report's table puts each measure next to the real images' value: pairwise "
+                     "SSIM near the real one (1.0 means one image repeated), pixel diversity at least half the real "
+                     "one, precision above 0 (images lie near real ones; noise scores 0), recall above 0 (they "
+                     "cover some real images), memorised share 0 (no near-copy of a training image)."),
+        ("code", f"{CHECK}\nnotebook.export_facts(run)"),
+        ("code", "notebook.show_export_check(run)"),
+        ("markdown", "## Evaluate\nEvery row of the paper's comparison measured the same way (see "
+                     "`05_evaluation.ipynb` for how to read each number): KID on the dataset's own features, "
+                     "precision/recall, memorisation, and whether a classifier trained with the synthetic images "
+                     "does better on real held-out patients."),
+        ("code", "from mgm_tf.evaluation.evaluate import evaluate_run\nmetrics = evaluate_run(run)\n"
+                 "notebook.show_evaluation(run)"),
+        ("code", f"{CHECK}\nnotebook.metric_facts(metrics)"),
+    ] + next_steps("Open a dataset notebook (`10_…` to `14_…`) to train on a real dataset on a T4, or the stage "
+                   "notebooks (`01_…` to `05_…`) to see each stage's networks and training one at a time. The "
+                   "images are in the run directory under `synthetic/`, each PNG marked as synthetic.")
 
 
 def dcgan() -> list:
-    return stage_notebook(
-        "01_dcgan.ipynb", "Stage 1 — DCGAN (paper §3.2)",
-        "An unconditional DCGAN G1(z), z ~ N(0, 1) in 100-d, learns the modality's structure from every training "
-        "image at 64×64×3. Its samples become the conditioning images of stage 2.",
-        [("markdown", "## Model\nDCGAN conventions: transposed 4×4 convolutions with BatchNorm and ReLU in G, "
-                      "strided convolutions with LeakyReLU in D."),
-         ("code", f"{CHECK}\nfrom mgm_tf import dcgan, gan\n"
-                  "print(gan.count_parameters(dcgan.build_dcgan_generator()))\n"
-                  "print(gan.count_parameters(dcgan.build_dcgan_discriminator()))"),
-         ("markdown", "## Train\nAdam 1e-4, β1 0.5, batch 16 (§4). The domain feature extractor is trained first so "
-                      "KID can be tracked during training. Progress shows one bar over epochs."),
-         ("code", 'print(run.config.dcgan)  # smoke: 2 epochs; the paper trains 1,000 epochs at batch 16\n'
-                  'timings = notebook.run_stages(run, "extractor", "dcgan")'),
-         ("markdown", "## Look at the results"),
-         ("code", 'notebook.show_samples(run, "dcgan")\nnotebook.show_history(run, "dcgan")')],
-        "Continue with `02_conditional_gan.ipynb` on the same run directory.")
+    return stage_preamble(
+        "01_dcgan.ipynb", "Stage 1 — DCGAN: learning what the images look like (paper §3.2)",
+        "G1 is an unconditional DCGAN: from 100 numbers drawn from a normal distribution it makes a 64×64 image, "
+        "and a discriminator D1 learns to tell its images from real ones. It sees every training image, whatever "
+        "its class, and learns the modality's structure. Its samples become the conditioning images of stage 2. "
+        "This notebook also trains the small domain CNN (the `extractor` stage) whose features track KID during "
+        "training and which later checks labels.",
+        "demo preset: 70 s on a 2-core CPU (measured: 12 s extractor, 56 s for 1,200 DCGAN steps). Paper settings "
+        f"on a real dataset: about 18 h on that CPU (measured step time × steps) or 0.1 h on a T4 ({T4_MODEL}).") + [
+        ("markdown", "## The networks\nDCGAN conventions (Radford et al.): G1 grows a 4×4 map to 64×64 with "
+                     "transposed 4×4 convolutions, BatchNorm and ReLU, ending in tanh; D1 shrinks the image with "
+                     "strided convolutions and LeakyReLU to one logit. The printed counts are checked in CI."),
+        ("code", 'notebook.show_networks(run, "dcgan", prepared.num_classes)'),
+        ("code", f'{CHECK}\nfrom mgm_tf import dcgan, gan\n'
+                 "print(gan.count_parameters(dcgan.build_dcgan_generator()))\n"
+                 "print(gan.count_parameters(dcgan.build_dcgan_discriminator()))"),
+        ("markdown", "## Train\nAdam 1e-4, β1 0.5, batch 16 (§4). The bar shows epochs with the latest losses. "
+                     "A grid of samples from fixed noise is saved every few epochs; the backup is written at most "
+                     "once a minute, so a disconnect costs at most a minute."),
+        ("code", 'print(run.config.dcgan)\ntimings = notebook.run_stages(run, "extractor", "dcgan")'),
+        ("code", f'{CHECK}\nnotebook.training_facts(run, "dcgan")'),
+        ("markdown", "## Look at the results\nSamples from the same noise early, midway and at the end of training: "
+                     "blobs should turn into the modality's shapes, and the 16 samples should differ from each "
+                     "other (identical samples are mode collapse). Then the losses per epoch; D's loss falling to "
+                     "zero means D won and G stopped learning. KID against training time is in `05_evaluation`."),
+        ("code", 'notebook.show_sample_progress(run, "dcgan")\nnotebook.show_history(run, "dcgan")'),
+    ] + next_steps("Continue with `02_conditional_gan.ipynb` on the same `run_name`.")
 
 
 def conditional() -> list:
-    return stage_notebook(
+    return stage_preamble(
         "02_conditional_gan.ipynb", "Stage 2 — conditional refinement GAN (paper §3.3, §3.6, §3.7)",
-        "G2(z, c, y) turns a conditioning image c into a class-y image. It trains on pairs c = degrade(x) "
-        "(down/up-sampling blur, noise, brightness/contrast jitter, like a DCGAN sample) and target x; at "
-        "synthesis c = G1(z1). D judges the 64×64×6 pair (x, c) plus a label plane.",
-        [("markdown", "## Model\nWith `num_classes=None` these are the paper's exact networks; the pipeline adds one "
-                      "label plane to both (§3.3)."),
-         ("code", f"{CHECK}\nfrom mgm_tf import gan, refinement\n"
-                  "print(gan.count_parameters(refinement.build_conditional_generator()))\n"
-                  "print(gan.count_parameters(refinement.build_conditional_discriminator()))\n"
-                  "print(refinement.build_conditional_discriminator().get_layer('pair').output.shape)"),
-         ("markdown", "## Train"),
-         ("code", 'print(run.config.cgan)  # smoke: 2 epochs; paper: 1,000\n'
-                  'timings = notebook.run_stages(run, "cgan")'),
-         ("markdown", "## Look at the results\nTop row: conditioning images c = degrade(x); bottom: G2's refinements."),
-         ("code", 'notebook.show_samples(run, "cgan")\nnotebook.show_history(run, "cgan")')],
-        "Continue with `03_quality_filter.ipynb`.")
+        "G2(z, c, y) turns a conditioning image c into an image of class y. In training, c = degrade(x) is a real "
+        "image made soft the way a DCGAN sample is (down- and up-sampled, noise, brightness/contrast jitter) and "
+        "G2 learns to give back a sharp image of its class. D2 judges the pair (x, c) stacked to 64×64×6, with a "
+        "plane that encodes the label. At synthesis c comes from G1, drawn until the label judge agrees it shows "
+        "class y.",
+        "demo preset: 43 s on a 2-core CPU (measured, 600 steps). Paper settings on a real dataset: about 26 h on "
+        f"that CPU (measured step time × steps) or 0.1 h on a T4 ({T4_MODEL}).") + [
+        ("markdown", "## The networks\nWith `num_classes=None` these are the paper's networks exactly (D2 alone has "
+                     "678,337 parameters, the paper's \"0.67 M\"); the pipeline adds one label plane to each "
+                     "(§3.3)."),
+        ("code", 'notebook.show_networks(run, "cgan", prepared.num_classes)'),
+        ("code", f"{CHECK}\nfrom mgm_tf import gan, refinement\n"
+                 "print(gan.count_parameters(refinement.build_conditional_generator()))\n"
+                 "print(gan.count_parameters(refinement.build_conditional_discriminator()))\n"
+                 "print(refinement.build_conditional_discriminator().get_layer('pair').output.shape)"),
+        ("markdown", "## Train\nThe same optimiser settings as stage 1. When stage 1 has run, KID of the whole "
+                     "sampler G2(z2, G1(z1), y) is logged as training goes (`cgan/kid.csv`)."),
+        ("code", 'print(run.config.cgan)\ntimings = notebook.run_stages(run, "cgan")'),
+        ("code", f'{CHECK}\nnotebook.training_facts(run, "cgan")'),
+        ("markdown", "## Look at the results\nEach grid's top row holds the conditioning images c = degrade(x) of "
+                     "fixed real images and the bottom row G2's refinements of them: they should be sharper than "
+                     "c and keep its layout. Then the losses per epoch."),
+        ("code", 'notebook.show_sample_progress(run, "cgan")\nnotebook.show_history(run, "cgan")'),
+    ] + next_steps("Continue with `03_quality_filter.ipynb` on the same `run_name`.")
 
 
 def quality_filter() -> list:
-    return stage_notebook(
+    return stage_preamble(
         "03_quality_filter.ipynb", "Stage 3 — synthesis and the quality filter (paper §3.4)",
-        "Synthesis draws x = G2(z2, G1(z1), y) for every class, one recorded seed per image. The non-trainable "
-        "filter scores each image by variance of the Laplacian (sharpness), grey-histogram entropy (detail) and "
-        "mean gradient magnitude (edges), rank-normalises within the class and keeps the best 20 %.",
-        [("markdown", "## Synthesise and filter (needs stages 1 and 2 in this run directory)"),
-         ("code", 'timings = notebook.run_stages(run, "synthesize", "filter")'),
-         ("code", f'{CHECK}\nprint(run.done_info("filter")["selected_per_class"])'),
-         ("markdown", "## Look at the results\nScore histograms over all candidates; the best and worst candidates."),
-         ("code", "notebook.show_filter(run)")],
-        "Continue with `04_srgan.ipynb`.")
+        "Synthesis makes candidates x = G2(z2, c, y) for every class, one recorded seed per image, with c = G1(z1) "
+        "redrawn until the label judge assigns it to y. The filter needs no training: it scores each candidate by "
+        "the variance of its Laplacian (sharpness), the entropy of its grey-level histogram (detail) and its mean "
+        "gradient magnitude (edges), ranks the scores within the class and keeps the best 20 %. Candidates the "
+        "judge assigns to another class are not kept.",
+        "a few seconds for the demo preset's 200 candidates on a 2-core CPU (measured); the filter scores about "
+        "17,600 images/s there.") + [
+        ("markdown", "## Synthesise and filter\nThis needs stages 1 and 2 in the run (notebooks 01 and 02)."),
+        ("code", 'notebook.require(run, "extractor", "dcgan", "cgan")\n'
+                 'timings = notebook.run_stages(run, "synthesize", "filter")'),
+        ("code", f'{CHECK}\nnotebook.filter_facts(run)'),
+        ("markdown", "## Look at the results\nThe histograms show the three scores over all candidates; the grid "
+                     "shows the highest-scored candidates (top row) and the lowest (bottom row). Sharp, detailed "
+                     "images should rank high, flat or noisy ones low."),
+        ("code", "notebook.show_filter(run)"),
+    ] + next_steps("Continue with `04_srgan.ipynb` on the same `run_name`.")
 
 
 def srgan() -> list:
-    return stage_notebook(
-        "04_srgan.ipynb", "Stage 4 — SRGAN ×4 and export (paper §3.5, §7)",
-        "SRGAN learns 64 → 256 on real images (random HR crops, bicubic LR); loss = adversarial + λ1·MSE + "
-        "λ2·VGG19-feature MSE. It is then applied to the filtered synthetic images, which are exported as PNGs "
-        "marked synthetic, with a manifest of lineage, seeds, scores and sha256.",
-        [("markdown", "## Train, then export"),
-         ("code", 'print(run.config.srgan)  # smoke: 1 epoch on 48 px crops; demo 40 epochs; paper-scale 100\n'
-                  'timings = notebook.run_stages(run, "srgan", "export", "report")'),
-         ("markdown", "## Super-resolution next to bicubic, on held-out real images"),
-         ("code", 'evaluation = run.done_info("srgan")["evaluation"]\n'
-                  'for method in ("bicubic", "srgan"):\n'
-                  '    print(method, {k: round(v["mean"], 3) for k, v in evaluation[method].items()})\n'
-                  'notebook.show_samples(run, "srgan")'),
-         ("markdown", "## The exported dataset"),
-         ("code", "notebook.show_synthetic(run)")],
-        "Evaluate the result in `05_evaluation.ipynb`.")
+    return stage_preamble(
+        "04_srgan.ipynb", "Stage 4 — SRGAN ×4 and the export (paper §3.5, §7)",
+        "An SRGAN learns to turn 64×64 images into 256×256 ones from real images: random high-resolution crops "
+        "and their bicubic downsamples. Its loss adds to the adversarial term the pixel MSE and the MSE of VGG19 "
+        "features (eq. 3). It is then applied to the filtered synthetic images, which are exported as PNGs marked "
+        "synthetic in their text chunks and names, with a manifest of labels, lineage, seeds, scores and sha256.",
+        "demo preset: 22 s on a 2-core CPU (measured: 19 s SRGAN, 3 s export). Paper-scale SRGAN on a real "
+        f"dataset: about 3.3 h on a T4 ({T4_MODEL}); on a CPU it is impractical (about 500 h).") + [
+        ("markdown", "## The networks\nSRResNet: residual blocks, two sub-pixel ×2 upsamplings, and the bicubic "
+                     "upsampling of the input added to the output, so it starts as bicubic and learns detail."),
+        ("code", 'notebook.show_networks(run, "srgan", prepared.num_classes)'),
+        ("markdown", "## Train, then export\nVGG19 uses ImageNet weights when the runtime can download them (Colab "
+                     "can); offline it uses random weights and the report says so."),
+        ("code", 'notebook.require(run, "extractor", "dcgan", "cgan", "synthesize", "filter")\n'
+                 'print(run.config.srgan)\ntimings = notebook.run_stages(run, "srgan", "export", "report")'),
+        ("markdown", "## Super-resolution next to bicubic, on held-out real images\nPSNR (dB) and SSIM against the "
+                     "real 256×256 image: higher is better, and the SRGAN should at least match bicubic "
+                     "upsampling; GANs often trade a little PSNR for sharper texture. The sample grid's top row is "
+                     "bicubic, the bottom row the SRGAN."),
+        ("code", 'notebook.show_super_resolution(run)\nnotebook.show_samples(run, "srgan")'),
+        ("markdown", "## The exported dataset\nEvery check must read `True`; then real and synthetic images side by "
+                     "side, each titled."),
+        ("code", f"{CHECK}\nnotebook.export_facts(run)"),
+        ("code", "notebook.show_synthetic(run)"),
+    ] + next_steps("Measure the result in `05_evaluation.ipynb`.")
+
+
+EVALUATION_GUIDE = (
+    "## How to read the numbers\n"
+    "- **KID ×100** (kernel inception distance) compares the distribution of synthetic and real features; lower "
+    "is better, about 0 means indistinguishable. It is unbiased at small sample sizes, unlike FID.\n"
+    "- **FID** is reported as *standard* only with ImageNet InceptionV3 features (Colab downloads them); FID on "
+    "the domain CNN's features compares runs of this suite, never numbers in papers.\n"
+    "- **Precision** is the share of synthetic images that fall near real ones (fidelity); **recall** the share "
+    "of real images near some synthetic one (variety). Both in [0, 1], higher is better, computed on equal "
+    "sample sizes.\n"
+    "- **Memorised share**: synthetic images closer to a training image than held-out real images ever come. "
+    "It should be 0; any flagged image is shown in `nearest_pairs.png` and should not be shared.\n"
+    "- **Pairwise SSIM** of the synthetic images against that of the real ones: much higher means repeated "
+    "images (1.0: one image repeated).\n"
+    "- **Label agreement**: how often the label judge (a CNN trained on the real training images) assigns a "
+    "synthetic image to its label, next to the judge's own accuracy on held-out real images. Below the judge's "
+    "bar the labels are reported as unchecked.\n"
+    "- **Utility**: a classifier trained on real images, on synthetic only, and on both, always tested on "
+    "held-out real patients. Synthetic data helps when real + synthetic beats real alone.")
 
 
 def evaluation() -> list:
-    return stage_notebook(
+    return stage_preamble(
         "05_evaluation.ipynb", "Stage 5 — honest evaluation",
-        "GAN losses say nothing about image quality_filter. This measures every row of the paper's comparison (DCGAN, "
-        "cGAN, CycleGAN, SRGAN, the ablations and MixGANMed) the same way: KID/FID on named feature extractors "
-        "(standard FID only with ImageNet InceptionV3), precision/recall, memorisation of training images, and "
-        "the utility of synthetic images for a classifier tested on held-out real patients.",
-        [("markdown", "## Evaluate (trains the domain extractor and, unless smoke, the cGAN and CycleGAN baselines)"),
-         ("code", "from mgm_tf.evaluation.evaluate import evaluate_run\nmetrics = evaluate_run(run)"),
-         ("code", f'{CHECK}\nprint(list(metrics["rows"]))\nprint(metrics["extractors"]["domain"], metrics["num_real_train"])'),
-         ("markdown", "## Tables and figures"),
-         ("code", "notebook.show_evaluation(run)")],
-        "Gather several runs into the paper's tables with `20_paper_tables.ipynb`.")
+        "GAN losses say nothing about image quality. This notebook measures every row of the paper's comparison — "
+        "DCGAN, cGAN, CycleGAN, SRGAN on DCGAN, the ablations and MixGANMed — the same way: KID/FID on named "
+        "feature extractors, precision/recall, memorisation of training images, diversity, label agreement, and "
+        "the utility of the synthetic images for a classifier tested on held-out real patients.",
+        "about 6 minutes for the demo run on a 2-core CPU (measured, without the trained baselines); with the "
+        "cGAN and CycleGAN baselines trained at paper settings, hours on a T4.") + [
+        ("markdown", "## Evaluate\nThis trains what the comparison needs (the domain extractor and, unless in smoke "
+                     "mode, the cGAN and CycleGAN baselines), then measures each row. It needs a finished run "
+                     "(notebooks 01–04)."),
+        ("code", 'notebook.require(run, "extractor", "dcgan", "cgan", "synthesize", "filter", "srgan", "export")\n'
+                 "from mgm_tf.evaluation.evaluate import evaluate_run\nmetrics = evaluate_run(run)"),
+        ("code", f'{CHECK}\nnotebook.metric_facts(metrics)'),
+        ("markdown", EVALUATION_GUIDE),
+        ("markdown", "## Tables and figures\nThe tables, then the first images of each method, the synthetic images "
+                     "the judge disagrees with most, the synthetic images nearest to training images with their "
+                     "distances, and KID against training time."),
+        ("code", "notebook.show_evaluation(run)"),
+    ] + next_steps("Gather several runs into the paper's tables with `20_paper_tables.ipynb`.")
 
 
 DATASET_TEXT = {
-    "pneumonia_xray": ("Pneumonia chest X-ray", "grey chest X-rays, CLAHE contrast normalisation"),
-    "diabetic_retinopathy": ("Diabetic retinopathy fundus", "colour fundus photos, border crop and Reinhard colour normalisation"),
-    "brain_tumor_mri": ("Brain-tumour MRI", "grey axial MRI slices, skull stripping"),
-    "skin_cancer": ("Skin-lesion dermoscopy", "dermoscopy, hair removal and grey-world colour balance"),
-    "leukemia": ("Leukaemia blood smear", "blood-smear microscopy, Reinhard stain normalisation"),
+    "pneumonia_xray": ("Pneumonia chest X-ray", "grey chest X-rays (normal / pneumonia), CLAHE contrast normalisation"),
+    "diabetic_retinopathy": ("Diabetic retinopathy fundus",
+                             "colour fundus photos in five grades, border crop and Reinhard colour normalisation. "
+                             "The default is APTOS 2019 (0.4 GB), not the paper's EyePACS 2015 data (88 GB): "
+                             "`diabetic_retinopathy_eyepacs` has those images"),
+    "brain_tumor_mri": ("Brain-tumour MRI", "grey axial MRI slices (tumour / no tumour), skull stripping"),
+    "skin_cancer": ("Skin-lesion dermoscopy", "dermoscopy (benign / malignant), hair removal and grey-world balance"),
+    "leukemia": ("Leukaemia blood smear",
+                 "blood-smear microscopy, Reinhard stain normalisation. This upload's layout is not documented "
+                 "anywhere public: the data step checks it first and, if it differs, stops with what it found and "
+                 "an alternative source"),
 }
 
 
 def dataset_notebook(number: int, dataset: str) -> tuple[str, list]:
     title, modality = DATASET_TEXT[dataset]
     name = f"{number}_{dataset}.ipynb"
-    cells = header(name, f"{title}: MixGANMed end to end",
-                   f"Downloads the `{dataset}` dataset through kagglehub ({modality}), looks at it, runs all four "
-                   "stages, puts synthetic images next to real ones, and evaluates them. In smoke mode (CI) the "
-                   "download is served offline from a tiny tree with the Kaggle layout.") + [
-        ("markdown", "## Configuration"),
-        ("code", f'run_name = "{dataset}"  #@param {{type:"string"}}\n'
-                 'use_drive = True  #@param {type:"boolean"}\n'
-                 f'DATASET = "{dataset}"'),
-        ("markdown", "## Data\nKaggle credentials come from kagglehub itself (Colab secrets `KAGGLE_USERNAME` / "
-                     "`KAGGLE_KEY`, or `kagglehub.login()`); this notebook never prints or stores a key."),
-        ("code", "if notebook.smoke_mode():\n    notebook.offline_dataset(DATASET)  # tiny offline tree, Kaggle layout\n"
+    cells = header(
+        name, f"{title}: MixGANMed end to end",
+        f"Downloads the `{dataset}` dataset with kagglehub ({modality}), looks at it, trains all four stages at the "
+        "paper's settings, puts synthetic images next to real ones, and evaluates them. In smoke mode (CI) the "
+        "download is served offline from tiny generated fixtures in the Kaggle folder layout, titled as such.",
+        f"at the paper's settings about 3.5 h on a T4 ({T4_MODEL}); about 540 h on a 2-core CPU (measured step "
+        "times × steps), so use a GPU. Downloads take minutes.", full_size=True) + [
+        ("markdown", OPTIONS_TEXT),
+        ("code", options_cell(dataset, dataset, True, choose_dataset=False)),
+        ("markdown", "## The data\nKaggle credentials come from kagglehub itself (Colab secrets `KAGGLE_USERNAME` / "
+                     "`KAGGLE_KEY`, or `kagglehub.login()`); this notebook never prints or stores a key. The card "
+                     "says where the data comes from, its licence and how to cite it."),
+        ("code", "if notebook.smoke_mode():\n    notebook.offline_dataset(dataset)  # tiny offline fixtures, Kaggle layout\n"
                  "elif not notebook.kaggle_ready():\n"
                  "    print('Add KAGGLE_USERNAME and KAGGLE_KEY as Colab secrets, or run kagglehub.login().')"),
-        ("code", f"{CHECK}\nfrom mgm_tf.data import manifests\nprint(manifests.load_manifest(DATASET).summary())"),
-        ("code", "run = notebook.open_run(run_name, DATASET, use_drive)\nprepared = run.prepared()\n"
-                 "notebook.show_counts(prepared)"),
-        ("markdown", "### A sample of each class, and the preprocessing before/after"),
+        ("code", f"{CHECK}\nnotebook.show_dataset_card(dataset)"),
+        ("code", "prepared = run.prepared()\nnotebook.show_counts(prepared)"),
+        ("markdown", "### A sample of each class, and the preprocessing before and after\nThe top row shows files as "
+                     "decoded and resized, the bottom row after the modality's preprocessing."),
         ("code", "notebook.show_class_previews(prepared)\nnotebook.show_preprocessing(run, prepared)"),
         ("markdown", "## Train all stages\nDCGAN → conditional refinement GAN → synthesis → quality filter → SRGAN → "
-                     "export. Defaults are the paper's (1,000 epochs, batch 16); smoke mode runs 2."),
+                     "export, each with a progress bar; the stage notebooks `01`–`04` explain each one. A "
+                     "disconnect loses at most a minute of training: run the cells again."),
         ("code", "timings = notebook.run_stages(run)"),
-        ("markdown", "## Look at the results"),
-        ("code", 'notebook.show_samples(run, "dcgan")\nnotebook.show_samples(run, "cgan")\nnotebook.show_filter(run)'),
+        ("markdown", "## Look at the results\nG1's samples over training, G2's refinements, the filter's choices, "
+                     "then real and synthetic images side by side."),
+        ("code", 'notebook.show_sample_progress(run, "dcgan")\nnotebook.show_samples(run, "cgan")\nnotebook.show_filter(run)'),
         ("code", "notebook.show_synthetic(run)"),
-        ("markdown", "## Evaluate"),
+        ("code", f"{CHECK}\nnotebook.export_facts(run)"),
+        ("markdown", "## Evaluate\nSee `05_evaluation.ipynb` for how to read each number."),
         ("code", "from mgm_tf.evaluation.evaluate import evaluate_run\nmetrics = evaluate_run(run)\nnotebook.show_evaluation(run)"),
+        ("code", f"{CHECK}\nnotebook.metric_facts(metrics)"),
     ] + next_steps("Compare this run with others in `20_paper_tables.ipynb`. The synthetic dataset is in the run "
-                   "directory under `synthetic/`, each PNG marked as synthetic.")
+                   "directory under `synthetic/`, each PNG marked as synthetic; cite the dataset as its card says.")
     return name, cells
 
 
 def paper_tables() -> list:
-    return header("20_paper_tables.ipynb", "The paper's tables, measured",
-                  "Gathers every evaluated run into the paper's Table 1 (final G/D losses, for parity) and Table 2 "
-                  "(training time, trainable parameters) as measured here, next to the metrics that matter: KID, "
-                  "precision/recall, memorisation and downstream utility.") + [
-        ("markdown", "## Runs\nEvery run directory under the runs folder that has `report/metrics.json`."),
-        ("code", 'runs_folder = "runs"  #@param {type:"string"}\nuse_drive = True  #@param {type:"boolean"}\n'
-                 'runs = notebook.find_runs(runs_folder, use_drive)\nprint(len(runs), "evaluated runs")'),
-        ("markdown", "## Tables 1 and 2 next to quality, memorisation and utility"),
+    return header(
+        "20_paper_tables.ipynb", "The paper's tables, measured",
+        "Gathers every evaluated run into the paper's Table 1 (final generator and discriminator losses, shown "
+        "for parity only) and Table 2 (training time, trainable parameters) as measured here, next to the numbers "
+        "that say something about the images: KID, precision/recall, memorisation and downstream utility.",
+        "seconds: it reads finished runs.") + [
+        ("markdown", "## Runs\nEvery run directory under the runs folder with `report/metrics.json`. In smoke mode, "
+                     "if there is none, a tiny demo run is made and evaluated first."),
+        ("code", '#@title Options\nruns_folder = "runs"  #@param {type:"string"}\n'
+                 'use_drive = True  #@param {type:"boolean"}\n'
+                 'runs = notebook.find_runs(runs_folder, use_drive)\nprint(len(runs) > 0, "evaluated runs found")'),
+        ("markdown", "## Tables 1 and 2 next to quality, memorisation and utility\nRead the losses as the paper "
+                     "reports them, not as quality; read KID, precision/recall and utility as explained in "
+                     "`05_evaluation.ipynb`."),
         ("code", "table = notebook.paper_tables(runs)"),
+        ("code", f"{CHECK}\nnotebook.table_facts(table)"),
     ] + next_steps("What the paper claims (0.75 h, 0.67 M parameters, losses of 0.005) is a claim; these rows are "
-                   "measurements. A smoke run's rows only show that the code runs.")
+                   "measurements. Rows from smoke runs only show that the code runs.")
 
 
 def all_notebooks() -> dict[str, list]:
@@ -274,21 +423,24 @@ def check() -> list[str]:
     return stale
 
 
-def execute(names) -> None:
+def execute(names, demo_size=("00_quickstart.ipynb",)) -> None:
+    """Run notebooks and keep their outputs: those in demo_size as a user would (a real demo-size
+    run, what a user gets), the others in smoke mode, whose outputs say so."""
     from nbclient import NotebookClient
 
-    os.environ["MGM_SMOKE"] = "1"
-    shutil.rmtree(HERE / "runs" / "smoke", ignore_errors=True)
+    shutil.rmtree(HERE / "runs", ignore_errors=True)
     for name in names:
+        os.environ.pop("MGM_SMOKE", None) if name in demo_size else os.environ.update(MGM_SMOKE="1")
         notebook = nbformat.read(HERE / name, as_version=4)
-        NotebookClient(notebook, timeout=1200, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
+        NotebookClient(notebook, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
         nbformat.write(notebook, HERE / name)
         print(f"executed {name}: {(HERE / name).stat().st_size / 1024:.0f} KB", flush=True)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--execute", action="store_true", help="execute every notebook in smoke mode and keep outputs")
+    parser.add_argument("--execute", nargs="*", metavar="NOTEBOOK",
+                        help="execute the notebooks (all, or those named) and keep their outputs")
     parser.add_argument("--check", action="store_true", help="fail if committed notebooks differ from this source")
     args = parser.parse_args(argv)
     if args.check:
@@ -297,9 +449,10 @@ def main(argv=None) -> int:
         return 1 if stale else 0
     notebooks = all_notebooks()
     for name, cells in notebooks.items():
-        nbformat.write(build(cells), HERE / name)
-    if args.execute:
-        execute(sorted(notebooks))
+        if args.execute is None or not args.execute or name in args.execute:
+            nbformat.write(build(cells), HERE / name)
+    if args.execute is not None:
+        execute(sorted(args.execute or notebooks))
     return 0
 
 

@@ -144,9 +144,11 @@ def _figures(run, prepared, report_dir: Path) -> list[str]:
             files = [row["file"] for row in rows if int(row["label"]) == label][:6]
             real = prepared.images_hr[prepared.indices("train", label)[:6]]
             fake = [read_image(synthetic / file, prepared.channels) for file in files]
-            if len(real) and fake:
+            if len(real) and fake:  # one row each when both have as many images; each image is titled anyway
+                titles = ["real"] * len(real) + ["synthetic"] * len(fake)
                 plots.save_grid(np.concatenate([real, np.stack(fake)]), report_dir / f"real_vs_synthetic_{name}.png",
-                          columns=6, title=f"{name}: top real (training), bottom synthetic")
+                                titles=titles, columns=max(len(real), len(fake)),
+                                title=f"{name}: real training images, then synthetic ones (titled)")
                 lines.append(f"![real vs synthetic {name}](real_vs_synthetic_{name}.png)")
     return lines
 
@@ -221,7 +223,7 @@ def write_evaluation_figures(run, prepared, sets: dict, domain, judge=None) -> N
         strips.append(chosen)
         titles += [name] * len(chosen)
     plots.save_grid(np.concatenate(strips), report_dir / "methods_side_by_side.png", titles=titles, columns=8,
-                    title="first 8 images of each method (not cherry-picked); top row: real training images")
+                    title="the first images of each method (not cherry-picked), titled by method; 'real': training images")
     images, labels = sets["MixGANMed"]
     if judge is not None:
         exported = to_eval_images(images, prepared.channels)
@@ -234,8 +236,8 @@ def write_evaluation_figures(run, prepared, sets: dict, domain, judge=None) -> N
         order = np.argsort(result["synthetic_nearest"])[:8]
         pairs = np.concatenate([to_eval_images(images[order], prepared.channels),
                                 real[np.array(result["nearest_train"])[order]]])
-        plots.save_grid(pairs, report_dir / "nearest_pairs.png", columns=8,
-                        title="MixGANMed: the 8 synthetic images closest to a training image (top) and that image (bottom)")
+        plots.save_grid(pairs, report_dir / "nearest_pairs.png", columns=len(order),
+                        title="MixGANMed: the synthetic images closest to a training image (top row) and that image (bottom row)")
         plots.save_figure(plots.histograms({"synthetic → nearest train": result["synthetic_nearest"],
                                             "held-out real → nearest train": result["held_out_nearest"]},
                                            title=f"pixel distances; flag threshold {result['threshold']:.3f}"),
