@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer steps, sizes and configurations")
     parser.add_argument("--out", help="JSON output path")
     parser.add_argument("--sections", nargs="+",
-                        default=["kernels", "steps", "overhead", "peer", "input", "filter", "prepare"])
+                        default=["kernels", "steps", "overhead", "per_call", "peer", "input", "filter", "prepare"])
     args = parser.parse_args(argv)
     on_gpu = bool(tf.config.list_physical_devices("GPU"))
     steps, rounds = (3, 2) if args.quick else (4, 4)
@@ -97,6 +97,11 @@ def main(argv=None) -> int:
     if "overhead" in args.sections:
         results["overhead"] = overhead(16, 5 * steps, rounds)
         print_table("trainer overhead (conditional GAN, fit vs bare tf.function)", [results["overhead"]])
+    if "per_call" in args.sections:
+        from train_steps import steps_per_execution
+
+        results["steps_per_execution"] = steps_per_execution(16, 32 if args.quick else 64)
+        print_table("steps per compiled call (conditional GAN, whole fit calls)", [results["steps_per_execution"]])
     if "peer" in args.sections:
         results["peer"] = peer(16, steps, rounds)
         print_table("peer: our DCGAN vs keras-io-style reference, per FLOP", [results["peer"]])

@@ -176,3 +176,19 @@ def peer(batch: int, steps: int, rounds: int) -> dict:
     ours, theirs = our_flops / seconds["ours"] / 1e9, reference_flops / seconds["reference"] / 1e9
     return {"batch": batch, "ours GFLOP/s": ours, "keras-io reference GFLOP/s": theirs, "ratio (ours/reference)": ours / theirs,
             "ours ms/step": 1e3 * seconds["ours"], "reference ms/step": 1e3 * seconds["reference"]}
+
+
+def steps_per_execution(batch: int, steps: int, chunk: int = 32) -> dict:
+    """Seconds per step of whole `fit` calls with one train step per compiled call vs `chunk`
+    steps per call (Keras' steps_per_execution), the conditional GAN on this device. On a GPU a
+    step is a millisecond or two and Python's per-step dispatch is a large part of it; on a CPU
+    a step is ~0.2 s and the difference is noise (so mgm_tf uses 1 there)."""
+    steps = max(steps, chunk)
+    timings = {}
+    for per_call in (1, chunk):
+        trainer, data, _ = stage_setup("conditional", batch)
+        trainer.compile(steps_per_execution=per_call)
+        trainer.fit(data, steps_per_epoch=per_call, epochs=1, verbose=0)
+        timings[per_call] = fit_seconds_per_step(trainer, data, steps)
+    return {"batch": batch, "steps per fit": steps, "ms/step, 1 step per call": 1e3 * timings[1],
+            f"ms/step, {chunk} steps per call": 1e3 * timings[chunk], "speed-up": timings[1] / timings[chunk]}

@@ -13,10 +13,9 @@ from keras import layers, ops
 
 from mgm_tf.callbacks import kid_callbacks
 from mgm_tf.data.tfdata import gan_dataset
-from mgm_tf.imaging import from_model_range
 from mgm_tf.gan import (LEAK, GANTrainer, class_cycle, discriminator_loss, fixed_noise, generator_batch_norm,
-                        generator_loss, label_input, label_plane, mode_seeking_term, noise_for,
-                        progress, unpack)
+                        label_input, label_plane, noise_for, progress, unpack)
+from mgm_tf.imaging import from_model_range
 from mgm_tf.run import compile_trainer, fit_stage, save_networks, strategy_scope, use_diff_augment
 
 
@@ -89,13 +88,9 @@ class DCGANTrainer(GANTrainer):
                 real_logits = self.discriminator(self.augmented(images), training=True)
                 fake_logits = self.discriminator(self.augmented(fake), training=True)
             d_loss = discriminator_loss(real_logits, fake_logits)
-            g_loss = generator_loss(fake_logits)
-            if self.mode_seeking:
-                g_loss = g_loss + self.mode_seeking * mode_seeking_term(fake, noise)
-            d_scaled = self.scaled(self.d_optimizer, d_loss)
-            g_scaled = self.scaled(self.g_optimizer, g_loss)
-        self.apply(self.d_optimizer, discriminator_tape, d_scaled, self.discriminator)
-        self.apply(self.g_optimizer, generator_tape, g_scaled, self.generator)
+            g_loss = self.generator_objective(fake_logits, fake, noise)
+            scaled = self.scaled(self.d_optimizer, d_loss), self.scaled(self.g_optimizer, g_loss)
+        self.apply_both(discriminator_tape, generator_tape, *scaled)
         return self.report(d_loss=d_loss, g_loss=g_loss)
 
 
@@ -111,11 +106,11 @@ def train_dcgan(run, prepared, strategy, stage_name: str, num_classes, label: st
     with strategy_scope(strategy):
         generator, discriminator = build_dcgan(stage_config, num_classes)
         trainer = DCGANTrainer(generator, discriminator, stage_config.latent_dim, run.config.seed,
-                                        diff_augment=use_diff_augment(stage_config, prepared),
-                                        mode_seeking=stage_config.mode_seeking)
+                               diff_augment=use_diff_augment(stage_config, prepared),
+                               mode_seeking=stage_config.mode_seeking)
         compile_trainer(trainer, stage_config, run, compiles=not trainer.diff_augment)  # see device.resolve_jit
     dataset = gan_dataset(prepared, "train", stage_config.batch_size, run.config.seed, stage_config.balanced,
-                                 labels=bool(num_classes))
+                          labels=bool(num_classes))
     noise = fixed_noise(run.config.seed, 16, stage_config.latent_dim)
     preview_labels = class_cycle(num_classes, 16) if num_classes else None
     monitor_seeds = np.arange(stage_config.kid_samples) + 10_000
@@ -126,7 +121,7 @@ def train_dcgan(run, prepared, strategy, stage_name: str, num_classes, label: st
 
     def sample():
         return unconditional_samples(generator, monitor_seeds, stage_config.latent_dim,
-                                               labels=monitor_labels, label="")
+                                     labels=monitor_labels, label="")
 
     info = fit_stage(trainer, dataset, stage_dir, stage_config.epochs, preview, stage_config.sample_every,
                      run.config.tensorboard, label,

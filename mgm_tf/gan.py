@@ -200,10 +200,17 @@ class GANTrainer(keras.Model):
         """The loss to differentiate: divided by the replicas, multiplied by the loss scale."""
         return optimizer.scale_loss(replica_scaled(loss))
 
-    def apply(self, optimizer, tape, scaled_loss, network):
-        """Gradients of a scaled loss applied to a network's weights (the optimizer unscales them)."""
-        variables = network.trainable_variables
-        optimizer.apply_gradients(zip(tape.gradient(scaled_loss, variables), variables))
+    def generator_objective(self, fake_logits, fake, noise):
+        """−log D(G(z)), plus the weighted mode-seeking term when it is on."""
+        g_loss = generator_loss(fake_logits)
+        return g_loss + self.mode_seeking * mode_seeking_term(fake, noise) if self.mode_seeking else g_loss
+
+    def apply_both(self, discriminator_tape, generator_tape, d_scaled, g_scaled):
+        """Each network's gradients of its scaled loss, applied by its optimizer (which unscales them)."""
+        for optimizer, tape, loss, network in ((self.d_optimizer, discriminator_tape, d_scaled, self.discriminator),
+                                               (self.g_optimizer, generator_tape, g_scaled, self.generator)):
+            variables = network.trainable_variables
+            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
 
     def report(self, **values):
         for name, value in values.items():

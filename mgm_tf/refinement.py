@@ -19,8 +19,7 @@ from mgm_tf.dcgan import load_dcgan_generator
 from mgm_tf.evaluation import label_fidelity
 from mgm_tf.plots import save_grid
 from mgm_tf.gan import (LEAK, GANTrainer, class_cycle, discriminator_loss, fixed_noise, generator_batch_norm,
-                        generator_loss, image_seed, label_input, label_plane, mode_seeking_term, noise_for, progress,
-                        unpack)
+                        image_seed, label_input, label_plane, noise_for, progress, unpack)
 from mgm_tf.imaging import from_model_range
 from mgm_tf.io import save_array, write_csv
 from mgm_tf.run import compile_trainer, fit_stage, save_networks, strategy_scope, use_diff_augment
@@ -135,13 +134,9 @@ class ConditionalRefinementTrainer(GANTrainer):
             real_logits = self.discriminator(self.augmented([images, condition] + label), training=True)
             fake_logits = self.discriminator(self.augmented([fake, condition] + label), training=True)
             d_loss = discriminator_loss(real_logits, fake_logits)
-            g_loss = generator_loss(fake_logits)
-            if self.mode_seeking:
-                g_loss = g_loss + self.mode_seeking * mode_seeking_term(fake, noise)
-            d_scaled = self.scaled(self.d_optimizer, d_loss)
-            g_scaled = self.scaled(self.g_optimizer, g_loss)
-        self.apply(self.d_optimizer, discriminator_tape, d_scaled, self.discriminator)
-        self.apply(self.g_optimizer, generator_tape, g_scaled, self.generator)
+            g_loss = self.generator_objective(fake_logits, fake, noise)
+            scaled = self.scaled(self.d_optimizer, d_loss), self.scaled(self.g_optimizer, g_loss)
+        self.apply_both(discriminator_tape, generator_tape, *scaled)
         return self.report(d_loss=d_loss, g_loss=g_loss)
 
 
@@ -150,10 +145,10 @@ def conditional_trainer(run, prepared, strategy):
     with strategy_scope(strategy):
         generator, discriminator = build_conditional(stage_config, prepared.num_classes)
         trainer = ConditionalRefinementTrainer(generator, discriminator, stage_config.latent_dim, run.config.seed,
-                                                        degrade_min_size=stage_config.degrade_min_size,
-                                                        degrade_noise=stage_config.degrade_noise,
-                                                        diff_augment=use_diff_augment(stage_config, prepared),
-                                                        mode_seeking=stage_config.mode_seeking)
+                                               degrade_min_size=stage_config.degrade_min_size,
+                                               degrade_noise=stage_config.degrade_noise,
+                                               diff_augment=use_diff_augment(stage_config, prepared),
+                                               mode_seeking=stage_config.mode_seeking)
         compile_trainer(trainer, stage_config, run, compiles=not trainer.diff_augment)  # see device.resolve_jit
     return trainer
 
@@ -176,7 +171,7 @@ def stage_cgan(run, prepared, strategy=None) -> dict:
     trainer = conditional_trainer(run, prepared, strategy)
     images, labels = preview_batch(prepared)
     condition = np.asarray(degrade(images, keras.random.SeedGenerator(run.config.seed),
-                                            stage_config.degrade_min_size, stage_config.degrade_noise))
+                                   stage_config.degrade_min_size, stage_config.degrade_noise))
     noise = fixed_noise(run.config.seed + 1, len(images), stage_config.latent_dim)
     extra = [labels] if stage_config.label_conditioned else []
 
@@ -207,7 +202,7 @@ def _pipeline_kid(run, prepared, conditional_generator) -> list:
 
     def sample():
         return refine_samples(dcgan_generator, conditional_generator, labels, seeds,
-                                        stage_config.latent_dim, label="")[0]
+                              stage_config.latent_dim, label="")[0]
 
     return kid_callbacks(run, prepared, stage_config, run.path / "cgan", sample)
 
@@ -326,7 +321,7 @@ def class_aware_conditions(dcgan_generator, judge, labels: np.ndarray, seeds: np
         if not len(pending):
             break
         conditions = draw_conditions(dcgan_generator, labels[pending], seeds[pending],
-                                               np.full(len(pending), attempt), latent_dim)
+                                     np.full(len(pending), attempt), latent_dim)
         scores = label_fidelity.probabilities(judge, from_model_range(conditions), channels)
         own = scores[np.arange(len(pending)), labels[pending]]
         accepted = scores.argmax(axis=1) == labels[pending]
@@ -388,7 +383,7 @@ def stage_synthesize(run, prepared, strategy=None) -> dict:
     latent_dim = run.config.cgan.latent_dim
     conditions = draw_conditions(dcgan_generator, labels, seeds, drawn["attempts"], latent_dim)
     refined = refine(conditional_generator, conditions, labels, seeds, latent_dim,
-                               label="synthesis: G2(z2, c, y)", class_generators=per_class)
+                     label="synthesis: G2(z2, c, y)", class_generators=per_class)
     save_array(stage_dir / "images.npy", refined)
     save_array(stage_dir / "conditions.npy", from_model_range(conditions))
     scores = label_fidelity.probabilities(judge, refined, prepared.channels) if judge is not None else None

@@ -79,7 +79,7 @@ def build_srgan_generator(channels: int = 3, filters: int = 64, num_residual_blo
     detail = layers.Conv2D(channels, 9, padding="same", kernel_initializer="zeros", name="detail")(hidden)
     upsampled = layers.UpSampling2D(scale, interpolation="bicubic", name="bicubic")(low)
     image = layers.Add(dtype="float32", name="image")([layers.Activation("linear", dtype="float32")(upsampled),
-                                                        layers.Activation("linear", dtype="float32")(detail)])
+                                                       layers.Activation("linear", dtype="float32")(detail)])
     return keras.Model(low, image, name=name)
 
 
@@ -196,10 +196,8 @@ class SRGANTrainer(GANTrainer):
             content = mean_squared_error(high, fake)
             perceptual = self.perceptual_loss(high, fake)
             g_loss = adversarial + self.content_weight * content + self.perceptual_weight * perceptual
-            d_scaled = self.scaled(self.d_optimizer, d_loss)
-            g_scaled = self.scaled(self.g_optimizer, g_loss)
-        self.apply(self.d_optimizer, discriminator_tape, d_scaled, self.discriminator)
-        self.apply(self.g_optimizer, generator_tape, g_scaled, self.generator)
+            scaled = self.scaled(self.d_optimizer, d_loss), self.scaled(self.g_optimizer, g_loss)
+        self.apply_both(discriminator_tape, generator_tape, *scaled)
         return self.report(d_loss=d_loss, g_loss=g_loss, adversarial=adversarial, content=content,
                            perceptual=perceptual)
 

@@ -116,8 +116,9 @@ def quickstart() -> list:
         "X-rays of Kermany et al. (CC BY 4.0), 8 normal and 8 with bacterial pneumonia. It needs no Kaggle account "
         "and no GPU. Sixteen images are far too few for good images: this shows the pipeline working and how to "
         "judge its output, not results. The outputs saved in this notebook come from a real demo-size run.",
-        "about 2½ minutes of training (136 s measured on a 2-core CPU) and 6 minutes of evaluation (it trains 33 "
-        f"small classifiers); a T4 is not needed at this size. Setup on a fresh Colab runtime adds about a minute.") + [
+        "about 2 minutes of training (130 s measured on a 2-core CPU) and 9 minutes of evaluation (it trains two "
+        "baselines and 51 small classifiers); a T4 is not needed at this size. Setup on a fresh Colab runtime adds "
+        "about a minute.") + [
         ("markdown", "## Options\nThe run directory keeps everything the run makes. `use_drive` puts it on Google "
                      "Drive, which survives a disconnect. `smoke_mode` runs a few steps only (what CI does)."),
         ("code", '#@title Options\nrun_name = "quickstart_demo"  #@param {type:"string"}\n'
@@ -378,9 +379,16 @@ def paper_tables() -> list:
         ("code", '#@title Options\nruns_folder = "runs"  #@param {type:"string"}\n'
                  'use_drive = True  #@param {type:"boolean"}\n'
                  'runs = notebook.find_runs(runs_folder, use_drive)\nprint(len(runs) > 0, "evaluated runs found")'),
-        ("markdown", "## Tables 1 and 2 next to quality, memorisation and utility\nRead the losses as the paper "
-                     "reports them, not as quality; read KID, precision/recall and utility as explained in "
-                     "`05_evaluation.ipynb`."),
+        ("markdown", "## Tables 1 and 2 next to quality, memorisation and utility\nOne row per run and method. "
+                     "The columns the paper reports come first: the final generator and discriminator losses "
+                     "(Table 1) and the training time and trainable parameters (Table 2), as measured here. Read "
+                     "the losses as the paper reports them, not as quality: a discriminator loss near zero means "
+                     "the discriminator won, not that the images are good. Then the columns that do describe the "
+                     "images: KID on the dataset's own features (lower is better), precision and recall (fidelity "
+                     "and variety, higher is better), the memorised share (should be 0), and the balanced "
+                     "accuracy of a classifier trained on real images alone and on real plus synthetic ones, both "
+                     "tested on held-out real patients: synthetic data helps when the second is higher. "
+                     "`05_evaluation.ipynb` explains each measure."),
         ("code", "table = notebook.paper_tables(runs)"),
         ("code", f"{CHECK}\nnotebook.table_facts(table)"),
     ] + next_steps("What the paper claims (0.75 h, 0.67 M parameters, losses of 0.005) is a claim; these rows are "

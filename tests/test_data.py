@@ -139,7 +139,7 @@ def test_folders_rule_moves_a_patient_found_in_two_splits_to_one_side():
         ("person1", "train", 1), ("person2", "train", 1), ("person3", "test", 1)]
     assert sources.separate_patients(list(reversed(records)))[0] == list(reversed(separated))
     checked = sources.check(manifests.load_manifest("pneumonia_xray"), separated,
-                         {"unmapped_images": [], "patients_moved": moved})
+                            {"unmapped_images": [], "patients_moved": moved})
     assert any("3 patient(s)" in warning and "3 image(s) moved" in warning for warning in checked["warnings"])
 
 

@@ -39,7 +39,7 @@ def test_class_aware_conditions_are_assigned_to_their_class_and_regenerable():
     threshold = float(np.median(blind.mean(axis=(1, 2, 3)) / 255.0))
     judge = _brightness_judge(threshold)
     attempts, verified, probability = refinement.class_aware_conditions(generator, judge, labels, seeds, 100, 3,
-                                                                            max_attempts=30, label="")
+                                                                        max_attempts=30, label="")
     assert verified.all() and attempts.max() > 0 and (probability > 0.5).all()
     again = imaging.from_model_range(refinement.draw_conditions(generator, labels, seeds, attempts, 100))
     predicted = label_fidelity.probabilities(judge, again, 3).argmax(axis=1)

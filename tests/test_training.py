@@ -192,7 +192,7 @@ def test_mixed_precision_steps_stay_finite(policy):
     keras.mixed_precision.set_global_policy(policy)
     try:
         trainer = refinement.ConditionalRefinementTrainer(refinement.build_conditional_generator(num_classes=2),
-                                                        refinement.build_conditional_discriminator(num_classes=2))
+                                                          refinement.build_conditional_discriminator(num_classes=2))
         trainer.compile()
         if policy == "mixed_float16":
             assert isinstance(trainer.g_optimizer, keras.optimizers.LossScaleOptimizer)

@@ -130,7 +130,7 @@ def prepare(manifest: DatasetManifest, out_dir: str | Path, data_dir: str | Path
     _write_index(out_dir / "index.csv", kept)
     report = {"dataset": manifest.name, "manifest": manifest.path, "class_names": manifest.class_names,
               "channels": manifest.channels, "sizes": {"working": manifest.working_size, "hr": manifest.sr_size,
-                                                        "gan": manifest.gan_size},
+                                                       "gan": manifest.gan_size},
               "preprocessing": list(manifest.preprocessing), "num_images": len(kept),
               "num_skipped": len(skipped), "skipped": skipped, "counts": sources.count_by(kept),
               "warnings": checked["warnings"], **scan_report}

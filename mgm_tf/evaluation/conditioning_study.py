@@ -101,7 +101,7 @@ def run_study(work_dir: str | Path, per_class: int = 60, dcgan_steps: int = 600,
     ceiling = float((probabilities(judge, prepared.images_gan[test], prepared.channels).argmax(axis=1) == prepared.labels[test]).mean())
     result = {"judge_accuracy_held_out": ceiling,
               "oracle_accuracy_held_out": float((fixtures.oracle_class(prepared.images_gan[test]) ==
-                                                  prepared.labels[test]).mean()),
+                                                 prepared.labels[test]).mean()),
               "num_train": int(len(prepared.indices("train"))), "dcgan_steps": dcgan_steps, "cgan_steps": cgan_steps,
               "variants": {}}
     g1_runs = {False: base}  # class-conditional G1? → a run that holds that G1, trained

@@ -89,7 +89,7 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, e
                                 keras.layers.RandomTranslation(0.05, 0.05, seed=seed)])
     data = tf.data.Dataset.from_tensor_slices((to_unit_range(images, 64), labels.astype(np.int32)))
     data = data.shuffle(len(labels), seed=seed).batch(batch_size).map(lambda x, y: (augment(x, training=True), y))
-    model.fit(finished(data), epochs=epochs, verbose=verbose)
+    model.fit(finished(data), epochs=epochs, verbose=verbose, shuffle=False)  # tf.data shuffles already
     return model
 
 
