@@ -16,7 +16,7 @@ import dataclasses
 import time
 from typing import Callable
 
-from mgm_tf import dcgan, export, quality_filter, refinement, srgan
+from mgm_tf import dcgan, export, quality_filter, refinement, srgan, synthesis
 from mgm_tf.baselines import cgan as baseline_cgan
 from mgm_tf.baselines import cyclegan as baseline_cyclegan
 from mgm_tf.device import apply_policy, cpu_kernels
@@ -35,7 +35,7 @@ STAGES = {
     "extractor": Stage(features.stage_extractor),  # the domain CNN: KID features and label judge
     "dcgan": Stage(dcgan.stage_dcgan),  # §3.2
     "cgan": Stage(refinement.stage_cgan),  # §3.3, §3.6, §3.7
-    "synthesize": Stage(refinement.stage_synthesize, ("dcgan", "cgan")),
+    "synthesize": Stage(synthesis.stage_synthesize, ("dcgan", "cgan")),
     "filter": Stage(quality_filter.stage_filter, ("synthesize",)),  # §3.4
     "srgan": Stage(srgan.stage_srgan),  # §3.5
     "export": Stage(export.stage_export, ("filter", "srgan")),

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from mgm_tf import dcgan, gan, imaging, quality_filter, refinement
+from mgm_tf import dcgan, gan, imaging, quality_filter, refinement, synthesis
 from mgm_tf.data import fixtures
 from mgm_tf.evaluation import label_fidelity
 from mgm_tf.quality_filter import label_eligible
@@ -38,7 +38,7 @@ def test_class_aware_conditions_are_assigned_to_their_class_and_regenerable():
     blind = imaging.from_model_range(refinement.draw_conditions(generator, labels, seeds, np.zeros(24, np.int32), 100))
     threshold = float(np.median(blind.mean(axis=(1, 2, 3)) / 255.0))
     judge = _brightness_judge(threshold)
-    attempts, verified, probability = refinement.class_aware_conditions(generator, judge, labels, seeds, 100, 3,
+    attempts, verified, probability = synthesis.class_aware_conditions(generator, judge, labels, seeds, 100, 3,
                                                                         max_attempts=30, label="")
     assert verified.all() and attempts.max() > 0 and (probability > 0.5).all()
     again = imaging.from_model_range(refinement.draw_conditions(generator, labels, seeds, attempts, 100))
@@ -52,7 +52,7 @@ def test_class_aware_conditions_are_assigned_to_their_class_and_regenerable():
 def test_unverifiable_class_keeps_its_most_likely_draw():
     generator = dcgan.build_dcgan_generator(base_filters=32)
     judge = _brightness_judge(2.0)  # nothing is ever bright enough for class 1
-    attempts, verified, probability = refinement.class_aware_conditions(
+    attempts, verified, probability = synthesis.class_aware_conditions(
         generator, judge, np.array([1, 1, 0], np.int32), np.array([5, 6, 7]), 100, 3, max_attempts=4, label="")
     assert verified.tolist() == [False, False, True] and attempts[2] == 0
     assert (attempts[:2] < 4).all() and (probability[:2] < 0.5).all()

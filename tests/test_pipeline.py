@@ -148,7 +148,7 @@ def test_stage_without_its_input_is_refused(tmp_path):
 
 def test_candidates_are_regenerable_from_their_seeds(smoke_run):
     from mgm_tf import refinement
-    from mgm_tf.refinement import load_generators
+    from mgm_tf.synthesis import load_generators
 
     run, _ = smoke_run
     rows = read_csv(run.path / "candidates" / "candidates.csv")

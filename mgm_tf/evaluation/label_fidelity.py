@@ -4,7 +4,7 @@ The judge is the domain CNN of the `extractor` stage (`features.build_classifier
 the real training split only). Its accuracy on held-out real images is the ceiling any
 synthetic set can be compared with: a label agreement far below it means labels and content
 disagree. The same judge serves class-aware conditioning at synthesis
-(`refinement.class_aware_conditions`), so on real datasets it is not an independent referee of
+(`synthesis.class_aware_conditions`), so on real datasets it is not an independent referee of
 that choice; the two-class test fixture (`fixtures.oracle_class`) is, and the choice of default
 was made on it (DESIGN.md).
 """
