@@ -71,7 +71,7 @@ def command_prepare(args) -> int:
 def run_config(args):
     """Preset (demo / smoke / paper defaults) plus explicit overrides from the command line."""
     dataset = args.dataset or ("folder" if args.data_dir else "demo")
-    resolved = config.preset(dataset, smoke=args.smoke)
+    resolved = config.preset(dataset, smoke_test=args.smoke)
     resolved.data_dir, resolved.handle, resolved.seed = args.data_dir, args.handle, args.seed
     resolved.jit_compile = {"on": True, "off": False}.get(args.jit_compile, "auto")
     config.override(resolved, epochs=args.epochs, sr_epochs=args.sr_epochs, batch_size=args.batch_size,

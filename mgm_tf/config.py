@@ -181,10 +181,10 @@ def smoke(dataset: str = "demo") -> RunConfig:
     return config
 
 
-def preset(dataset: str, smoke: bool = False) -> RunConfig:
+def preset(dataset: str, smoke_test: bool = False) -> RunConfig:
     """Smoke preset in smoke mode, the demo preset for `demo`, the paper's settings otherwise."""
-    if smoke:
-        return globals()["smoke"](dataset)
+    if smoke_test:
+        return smoke(dataset)
     return demo(dataset) if dataset == "demo" else RunConfig(dataset=dataset)
 
 

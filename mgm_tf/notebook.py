@@ -80,7 +80,7 @@ def open_run(name: str, dataset: str, use_drive: bool = True, data_dir: str | No
     if smoke:
         os.environ[SMOKE_VARIABLE] = "1"  # later cells (offline data, run folders) follow the form
     dataset = "folder" if data_dir else dataset
-    config = config_module.preset(dataset, smoke=smoke)
+    config = config_module.preset(dataset, smoke_test=smoke)
     config.data_dir = data_dir or None
     config_module.override(config, epochs=epochs, num_images=num_images, precision=precision)
     if not smoke and dataset != "demo" and not epochs:

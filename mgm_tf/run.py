@@ -103,8 +103,8 @@ class Run:
 def _reconciled(saved: config_module.RunConfig, requested: config_module.RunConfig, saved_path: Path):
     """The saved config with what may change on resume taken from the request: the stages, and
     epochs of GAN stages (recorded in config.json so the run says what it was trained for)."""
-    differences = _differences(saved.to_dict(), requested.to_dict())
     saved_values, requested_values = saved.to_dict(), requested.to_dict()
+    differences = _differences(saved_values, requested_values)
 
     def grows(key: str) -> bool:
         section, field = key.split(".")
