@@ -1,9 +1,11 @@
-"""Label agreement of each way of drawing the condition c, on the two-class fixture.
+"""Label agreement of each way of drawing the condition c, on a blob fixture whose class the
+pixels tell: three classes (one pair easy to confuse) by default, or two.
 
-    python benchmarks/label_fidelity.py [--per-class 60] [--dcgan-steps 1200] [--cgan-steps 600] [--out DIR]
+    python benchmarks/label_fidelity.py [--classes 3] [--per-class 60] [--dcgan-steps 1200] [--cgan-steps 600]
+                                        [--export] [--paper-networks] [--out DIR]
 
-Prints the table DESIGN.md "Labels that hold" quotes and writes it, with the raw numbers, to
-benchmarks/results/label_fidelity.{md,json}.
+Prints the tables DESIGN.md "Labels that hold" quotes and writes them, with the raw numbers, to
+benchmarks/results/label_fidelity_<classes>class.{md,json}.
 """
 
 from __future__ import annotations
@@ -14,25 +16,33 @@ import tempfile
 from pathlib import Path
 
 import mgm_tf  # noqa: F401  (CPU kernel switch before TensorFlow loads)
-from mgm_tf.evaluation.conditioning_study import run_study, study_markdown
+from mgm_tf.data import fixtures
+from mgm_tf.evaluation.conditioning_study import VARIANTS, run_study, study_markdown
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--classes", type=int, choices=(2, 3), default=3)
     parser.add_argument("--per-class", type=int, default=60)
     parser.add_argument("--dcgan-steps", type=int, default=1200)
     parser.add_argument("--cgan-steps", type=int, default=600)
     parser.add_argument("--candidates", type=int, default=100)
+    parser.add_argument("--export", action="store_true", help="measure the exported PNGs (adds the SRGAN and export)")
+    parser.add_argument("--paper-networks", action="store_true", help="G1/D1/G2/D2 at the paper's widths")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--out", type=Path, default=None, help="work directory (default: a temporary one)")
     args = parser.parse_args()
     work = args.out or Path(tempfile.mkdtemp(prefix="label_fidelity_"))
-    result = run_study(work, args.per_class, args.dcgan_steps, args.cgan_steps, args.candidates)
+    names = fixtures.THREE_CLASS_NAMES if args.classes == 3 else fixtures.TWO_CLASS_NAMES
+    result = run_study(work, names, args.per_class, args.dcgan_steps, args.cgan_steps, args.candidates,
+                       variants=tuple(args.variants), through_export=args.export,
+                       small_networks=not args.paper_networks)
     text = study_markdown(result)
     print(text)
     results = Path(__file__).parent / "results"
     results.mkdir(exist_ok=True)
-    (results / "label_fidelity.md").write_text(text + "\n", encoding="utf-8")
-    (results / "label_fidelity.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    (results / f"label_fidelity_{args.classes}class.md").write_text(text + "\n", encoding="utf-8")
+    (results / f"label_fidelity_{args.classes}class.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -172,7 +172,7 @@ def _run_arguments(parser) -> None:
     parser.add_argument("--out", help="run directory (default runs/DATASET)")
     parser.add_argument("--smoke", action="store_true", help="tiny epochs and sizes: checks the code, not results")
     parser.add_argument("--epochs", type=int, help="epochs of the DCGAN and conditional GAN (paper: 1000)")
-    parser.add_argument("--sr-epochs", type=int, help="epochs of the SRGAN")
+    parser.add_argument("--sr-epochs", type=int, help="epochs of the SRGAN (paper-scale preset: 100)")
     parser.add_argument("--batch-size", type=int, help="GAN batch size (paper: 16)")
     parser.add_argument("--num-images", type=int, help="final synthetic images per class")
     parser.add_argument("--precision", default="auto", choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"])
@@ -193,8 +193,15 @@ COMMANDS = {"datasets": command_datasets, "info": command_info, "prepare": comma
             "compare": command_compare}
 
 
+LIGHT_COMMANDS = ("datasets", "compare")  # answer without loading TensorFlow
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command not in LIGHT_COMMANDS:
+        from mgm_tf.colab import quiet_tensorflow
+
+        quiet_tensorflow()  # TensorFlow's C++ start-up lines (oneDNN, CUDA probing) stay out of the terminal
     try:
         return COMMANDS[args.command](args)
     except ValueError as error:

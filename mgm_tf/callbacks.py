@@ -11,8 +11,8 @@ from pathlib import Path
 
 import keras
 
-from mgm_tf.evaluation import features, label_fidelity
-from mgm_tf.evaluation.metrics import kernel_inception_distance
+from mgm_tf import judge
+from mgm_tf.kid import kernel_inception_distance, unit_scaled
 from mgm_tf.plots import save_grid
 
 
@@ -52,20 +52,23 @@ class SampleGrid(keras.callbacks.Callback):
     """Saves a grid of images from fixed inputs every N epochs and after the last epoch
     (fixed noise / a fixed validation batch, as in the tf/docs tutorials)."""
 
-    def __init__(self, preview_fn, directory: str | Path, every: int, epochs: int, title: str = ""):
+    def __init__(self, preview_fn, directory: str | Path, every: int, epochs: int, title: str = "",
+                 on_saved=None):
         super().__init__()
         self.preview_fn = preview_fn
         self.directory = Path(directory)
         self.every = max(1, every)
         self.epochs = epochs
         self.title = title
+        self.on_saved = on_saved  # called with the grid's path (a notebook shows it in place)
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every and epoch + 1 != self.epochs:
             return
-        images = self.preview_fn()
-        save_grid(images, self.directory / f"epoch_{epoch + 1:04d}.png", columns=8,
-                  title=f"{self.title} epoch {epoch + 1}")
+        path = self.directory / f"epoch_{epoch + 1:04d}.png"
+        save_grid(self.preview_fn(), path, columns=8, title=f"{self.title} epoch {epoch + 1}")
+        if self.on_saved is not None:
+            self.on_saved(path)
 
 
 class NonFiniteGuard(keras.callbacks.Callback):
@@ -103,10 +106,11 @@ class TimedBackup(keras.callbacks.BackupAndRestore):
     `double_checkpoint=True` keeps the previous good file: a kill while the new one is written
     leaves a truncated `latest.weights.h5`, and Keras falls back to `latest.weights.h5.bkp`."""
 
-    def __init__(self, backup_dir: str, epochs: int, min_interval: float = 60.0):
+    def __init__(self, backup_dir: str, epochs: int, min_interval: float = 60.0, after_save=None):
         super().__init__(backup_dir, save_freq="epoch", double_checkpoint=True, delete_checkpoint=False)
         self.epochs = epochs
         self.min_interval = min_interval
+        self.after_save = after_save  # called after each backup (a notebook copies the run to Drive)
         self.last_save = time.perf_counter()
 
     def on_train_begin(self, logs=None):
@@ -127,6 +131,8 @@ class TimedBackup(keras.callbacks.BackupAndRestore):
     def on_epoch_end(self, epoch, logs=None):
         if time.perf_counter() - self.last_save >= self.min_interval or epoch + 1 >= self.epochs:
             super().on_epoch_end(epoch, logs)
+            if self.after_save is not None:
+                self.after_save()
             self.last_save = time.perf_counter()
 
 
@@ -182,33 +188,41 @@ class HistoryLog(EpochRows):
 class KIDMonitor(EpochRows):
     """KID of a fixed sample against real training features every N epochs, appended to
     <stage>/kid.csv (epoch, kid, kid_std). With history.csv's per-epoch seconds this gives the
-    KID-vs-wall-clock curve: the measured version of "converges in a fraction of the time"."""
+    KID-vs-wall-clock curve: the measured version of "converges in a fraction of the time".
+    Features are scaled as the report scales them (`kid.unit_scaled`), so the two agree."""
 
-    def __init__(self, sample_fn, extractor, real_features, path: str | Path, every: int, epochs: int):
+    def __init__(self, sample_fn, feature_fn, real_features, path: str | Path, every: int, epochs: int,
+                 extractor: str = "domain_cnn(judge)"):
         super().__init__(path)
         self.sample_fn = sample_fn
-        self.extractor = extractor
+        self.feature_fn = feature_fn
         self.real_features = real_features
         self.every = max(1, every)
         self.epochs = epochs
+        self.extractor = extractor
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every and epoch + 1 != self.epochs:
             return
-        fake = features.extract(self.extractor, self.sample_fn())
-        kid = kernel_inception_distance(self.real_features, fake, num_subsets=20, subset_size=len(fake))
+        real, fake = unit_scaled(self.real_features, self.feature_fn(self.sample_fn()))
+        kid = kernel_inception_distance(real, fake, num_subsets=20, subset_size=len(fake))
         self.append({"epoch": epoch, "kid": f"{kid['mean']:.6g}", "kid_std": f"{kid['std']:.6g}",
-                     "num_samples": len(fake), "extractor": self.extractor.name})
+                     "num_samples": len(fake), "extractor": self.extractor})
 
 
 def kid_callbacks(run, prepared, stage_config, stage_dir, sample_fn) -> list:
-    """[KIDMonitor] when the extractor stage has run and kid_every > 0, else []."""
-    judge = label_fidelity.load_judge(run, prepared.num_classes) if stage_config.kid_every else None
-    if judge is None:
+    """[KIDMonitor] on the judge's pooled features when the judge stage has run and kid_every > 0,
+    else []."""
+    model = judge.load(run, "judge", prepared.num_classes) if stage_config.kid_every else None
+    if model is None:
         return []
-    extractor = features.domain_extractor(judge, prepared.name)
-    real = features.extract(extractor, prepared.images_gan[prepared.indices("train")])
-    return [KIDMonitor(sample_fn, extractor, real, stage_dir / "kid.csv", stage_config.kid_every, stage_config.epochs)]
+
+    def feature_fn(images):
+        return judge.pooled_features(model, images, prepared.channels)
+
+    real = feature_fn(prepared.images_gan[prepared.indices("train")])
+    return [KIDMonitor(sample_fn, feature_fn, real, stage_dir / "kid.csv", stage_config.kid_every, stage_config.epochs,
+                       f"domain_cnn({prepared.name}, judge)")]
 
 
 def tensorboard_available() -> bool:
@@ -218,7 +232,8 @@ def tensorboard_available() -> bool:
 
 
 def stage_callbacks(stage_dir: Path, epochs: int, preview_fn=None, sample_every: int = 10, tensorboard: bool = False,
-                    label: str = "", backup_interval: float = 60.0) -> tuple[list, NonFiniteGuard]:
+                    label: str = "", backup_interval: float = 60.0, after_backup=None,
+                    on_sample_grid=None) -> tuple[list, NonFiniteGuard]:
     """The standard set for one stage. Order matters: the timer writes `seconds` before the
     history row; the backup is written after the row, so a resumed run repeats at most the
     epochs since the last backup, and their rows are replaced, not duplicated."""
@@ -227,9 +242,10 @@ def stage_callbacks(stage_dir: Path, epochs: int, preview_fn=None, sample_every:
     backup_dir = stage_dir / "backup"
     guard = NonFiniteGuard(backup_dir / "latest.weights.h5")
     callbacks = [EpochTimer(), guard, HistoryLog(stage_dir / "history.csv"),
-                 TimedBackup(str(backup_dir), epochs, backup_interval), EpochProgress(epochs, label)]
+                 TimedBackup(str(backup_dir), epochs, backup_interval, after_backup), EpochProgress(epochs, label)]
     if preview_fn is not None:
-        callbacks.append(SampleGrid(preview_fn, stage_dir / "samples", sample_every, epochs, stage_dir.name))
+        callbacks.append(SampleGrid(preview_fn, stage_dir / "samples", sample_every, epochs, stage_dir.name,
+                                    on_sample_grid))
     if tensorboard and tensorboard_available():
         callbacks.append(keras.callbacks.TensorBoard(str(stage_dir / "tensorboard"), write_graph=False, profile_batch=0))
     return callbacks, guard

@@ -14,7 +14,7 @@ from mgm_tf.io import write_json
 SMOKE_BANNER = "SMOKE TEST: tiny epochs and sizes — these outputs check that the code runs; they are not results."
 RUNTIME_FACTS = ("stages", "policy", "package_version")  # may differ on resume; handled by Run.open / run_pipeline
 CONTINUABLE = ("dcgan.epochs", "cgan.epochs", "srgan.epochs")  # a larger value continues training
-STAGES = ("extractor", "dcgan", "cgan", "synthesize", "filter", "srgan", "export", "report")
+STAGES = ("judge", "dcgan", "cgan", "synthesize", "filter", "srgan", "export", "report")
 
 
 @dataclasses.dataclass
@@ -28,6 +28,7 @@ class GANConfig:
     latent_dim: int = 100         # paper §3.6
     balanced: bool = False        # class-balanced sampling (§3.1 "class balancing techniques")
     diff_augment: str = "auto"    # DiffAugment for D: "on", "off", "auto" = on below 1,000 training images
+    augment_policy: str = "translation,cutout"  # its transforms; the DiffAugment paper adds "colour" (see gan.py)
     mode_seeking: float = 0.0     # weight of the mode-seeking term (MSGAN) in G's loss; 0 = the paper's loss
     steps_per_epoch: int | None = None  # None: an epoch is one pass over the data (paper); N: N steps (tiny sets)
     sample_every: int = 50        # epochs between fixed-noise sample grids
@@ -37,12 +38,14 @@ class GANConfig:
 
 @dataclasses.dataclass
 class DCGANConfig(GANConfig):
-    base_filters: int = 256       # 4×4×256 seed → 64×64×3; 1.1 M generator parameters
+    base_filters: int = 256       # G1: 4×4×256 seed → 64×64×3; 1.1 M generator parameters
+    discriminator_filters: int = 64  # D1: 64 → 128 → 256 filters (DCGAN conventions)
 
 
 @dataclasses.dataclass
 class CGANConfig(GANConfig):
     label_conditioned: bool = True      # False: the paper's exact §3.6/§3.7 networks (no label input)
+    width: float = 1.0                  # channel multiplier of G2 and D2; 1.0: §3.6/§3.7 exactly
     finetune_epochs_per_class: int = 0  # §3.3 "training set divided by class": extra epochs per class
     degrade_min_size: int = 16          # c = degrade(x): down/up-sampling to 16 or 32 px
     degrade_noise: float = 0.05
@@ -55,7 +58,7 @@ class SynthesisConfig:
     "Labels that hold")."""
 
     conditioning: str = "class_aware"  # "class_aware" | "class_blind" (paper literal) | "conditional_g1" (deviates from §3.2)
-    condition_attempts: int = 20       # class_aware: draws of c per image before it is kept unverified
+    condition_attempts: int = 20       # class_aware: draws of c per image before it is kept not accepted
     label_check: str = "drop"          # "drop": the filter never selects a candidate the judge assigns to another class | "keep"
 
 
@@ -78,12 +81,13 @@ class SRGANConfig:
     content_weight: float = 100.0     # λ1 (MSE)
     perceptual_weight: float = 200.0  # λ2 (VGG19 φ5,4 features)
     vgg_weights: str | None = "auto"  # "auto" (ImageNet if obtainable) | "imagenet" | None | path
+    perceptual_layer: str = "block5_conv4"  # VGG19 φ5,4 (SRGAN-VGG54); "block2_conv2" is SRGAN-VGG22
     sample_every: int = 10
 
 
 @dataclasses.dataclass
 class EvaluationConfig:
-    extractor_epochs: int = 30          # domain CNN trained on the real training split
+    extractor_epochs: int = 30          # the judge and the referee (each on half the real training split)
     inception: str = "auto"   # "auto" (ImageNet if obtainable, else skipped) | "imagenet" | "random" | "none" | path
     utility_seeds: int = 3
     utility_epochs: int = 20
@@ -148,22 +152,27 @@ def _sub_config(kind, values: dict, name: str):
 
 
 def demo(dataset: str = "demo") -> RunConfig:
-    """The README's main job: all stages on the 16-image demo set in a few minutes on 2 CPU
-    cores. Sized by optimiser steps, not epochs: 12 training images make one step per pass, and
-    a GAN learns per step. G1 takes 1,200 steps with the mode-seeking term: without it, 300 steps
-    gave one repeated blob pattern and 3,000 steps one repeated X-ray (pairwise SSIM 0.58 against
-    the real images' 0.23). G2 takes 600 steps without DiffAugment: with it, G2's outputs carried a
-    lattice artefact that the quality filter (which rewards sharpness) then preferred. Far too
-    little data for results; enough for varied chest X-rays."""
+    """The README's main job: every stage on the 16-image demo set in at most 5 minutes of stages
+    on a 2-core AVX2-only CPU (DESIGN.md "The demo on any CPU" has the measurements). Sized by
+    optimiser steps, not epochs (12 training images make one step per pass), and by cost: what
+    the demo changes from the paper, each measured, is
+    - G1: 600 steps at learning rate 2e-4 (paper 1e-4) with the mode-seeking term, D1 with half
+      the filters (32 → 128; D1 is most of a DCGAN step's work). 300 steps of the full D1 drew
+      blocks, not X-rays;
+    - G2/D2 at half width (`width` 0.5; the paper's §3.6/§3.7 widths are 1.0), 300 steps at 2e-4,
+      with the mode-seeking term (its halves share c and y), which took the export's pairwise SSIM
+      from 0.47 to 0.35;
+    - the SRGAN: 4 residual blocks of 32 filters, VGG19 features of block2_conv2 (SRGAN-VGG22),
+      8 short epochs. Far too little data for results; enough for varied chest X-rays."""
     config = RunConfig(dataset=dataset)
-    config.dcgan = DCGANConfig(epochs=60, steps_per_epoch=20, mode_seeking=2.0, sample_every=10, kid_every=10,
-                               kid_samples=64)     # 1,200 steps; paper: 1,000 epochs, plain loss
-    config.cgan = CGANConfig(epochs=30, steps_per_epoch=20, diff_augment="off", sample_every=5, kid_every=5,
-                             kid_samples=64)       # 600 steps; paper: 1,000 epochs
+    config.dcgan = DCGANConfig(epochs=30, steps_per_epoch=20, learning_rate=2e-4, discriminator_filters=32,
+                               mode_seeking=2.0, sample_every=5, kid_every=10, kid_samples=64)  # 600 steps; paper: 1,000 epochs
+    config.cgan = CGANConfig(epochs=15, steps_per_epoch=20, learning_rate=2e-4, width=0.5, mode_seeking=1.0,
+                             diff_augment="off", sample_every=5, kid_every=5, kid_samples=64)  # 300 steps; paper: 1,000 epochs
     config.filter = FilterConfig(candidates_per_class=100)    # keeps 20 per class
-    config.srgan = SRGANConfig(epochs=40, batch_size=8, crop=64, residual_blocks=8, discriminator_filters=32,
-                               sample_every=10)                       # paper-scale: 100 epochs, 96 px crops
-    config.evaluation = EvaluationConfig(extractor_epochs=100, utility_seeds=3, utility_epochs=30)
+    config.srgan = SRGANConfig(epochs=8, batch_size=8, crop=64, residual_blocks=4, filters=32, discriminator_filters=32,
+                               perceptual_layer="block2_conv2", sample_every=4)  # paper-scale: 100 epochs, 96 px crops
+    config.evaluation = EvaluationConfig(extractor_epochs=20, utility_seeds=3, utility_epochs=30)
     return config
 
 

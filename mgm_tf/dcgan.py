@@ -65,7 +65,8 @@ def build_dcgan_discriminator(image_size: int = 64, channels: int = 3, base_filt
 def build_dcgan(stage_config, num_classes=None):
     generator = build_dcgan_generator(stage_config.latent_dim, base_filters=stage_config.base_filters,
                                       num_classes=num_classes)
-    return generator, build_dcgan_discriminator(num_classes=num_classes)
+    return generator, build_dcgan_discriminator(base_filters=stage_config.discriminator_filters,
+                                                num_classes=num_classes)
 
 
 class DCGANTrainer(GANTrainer):
@@ -80,9 +81,10 @@ class DCGANTrainer(GANTrainer):
         noise = self.noise(ops.shape(images)[0])
         with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
             if self.conditional:
-                fake = self.generator([noise, labels], training=True)
+                fake_labels = self.generator_conditions(labels)
+                fake = self.generator([noise, fake_labels], training=True)
                 real_logits = self.discriminator(self.augmented([images, labels]), training=True)
-                fake_logits = self.discriminator(self.augmented([fake, labels]), training=True)
+                fake_logits = self.discriminator(self.augmented([fake, fake_labels]), training=True)
             else:
                 fake = self.generator(noise, training=True)
                 real_logits = self.discriminator(self.augmented(images), training=True)
@@ -100,15 +102,23 @@ def g1_classes(run, num_classes: int):
     return num_classes if run.config.synthesis.conditioning == "conditional_g1" else None
 
 
-def train_dcgan(run, prepared, strategy, stage_name: str, num_classes, label: str) -> dict:
-    """A DCGAN G(z) — or, with num_classes, G(z, y) — with stage 1's settings, into <run>/<stage_name>/."""
-    stage_config, stage_dir = run.config.dcgan, run.stage_dir(stage_name)
+def dcgan_trainer(run, num_classes, diff_augment: bool, strategy=None) -> DCGANTrainer:
+    """Stage 1's trainer as the run's configuration builds it, compiled."""
+    stage_config = run.config.dcgan
     with strategy_scope(strategy):
         generator, discriminator = build_dcgan(stage_config, num_classes)
         trainer = DCGANTrainer(generator, discriminator, stage_config.latent_dim, run.config.seed,
-                               diff_augment=use_diff_augment(stage_config, prepared),
-                               mode_seeking=stage_config.mode_seeking)
-        compile_trainer(trainer, stage_config, run, compiles=not trainer.diff_augment)  # see device.resolve_jit
+                               diff_augment=diff_augment, mode_seeking=stage_config.mode_seeking,
+                               augment_policy=stage_config.augment_policy)
+        compile_trainer(trainer, stage_config, run, compiles=not diff_augment)  # see device.resolve_jit
+    return trainer
+
+
+def train_dcgan(run, prepared, strategy, stage_name: str, num_classes, label: str) -> dict:
+    """A DCGAN G(z) — or, with num_classes, G(z, y) — with stage 1's settings, into <run>/<stage_name>/."""
+    stage_config, stage_dir = run.config.dcgan, run.stage_dir(stage_name)
+    trainer = dcgan_trainer(run, num_classes, use_diff_augment(stage_config, prepared), strategy)
+    generator, discriminator = trainer.generator, trainer.discriminator
     dataset = gan_dataset(prepared, "train", stage_config.batch_size, run.config.seed, stage_config.balanced,
                           labels=bool(num_classes))
     noise = fixed_noise(run.config.seed, 16, stage_config.latent_dim)
@@ -127,7 +137,7 @@ def train_dcgan(run, prepared, strategy, stage_name: str, num_classes, label: st
                      run.config.tensorboard, label,
                      extra_callbacks=kid_callbacks(run, prepared, stage_config, stage_dir, sample),
                      steps_per_epoch=stage_config.steps_per_epoch,
-                     steps_per_execution=run.config.steps_per_execution)
+                     steps_per_execution=run.config.steps_per_execution, hooks=run.hooks)
     info["parameters"] = save_networks(stage_dir, stage_config, {"generator": generator, "discriminator": discriminator})
     return info
 

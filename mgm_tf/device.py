@@ -129,3 +129,45 @@ def resolve_steps_per_execution(setting, batches_per_epoch: int | None) -> int:
     if accelerator() is None:
         return 1
     return max(1, min(32, batches_per_epoch or 32))
+
+
+def _gpu_memory() -> list[str]:
+    """'NAME, TOTAL MiB' per GPU from nvidia-smi (TensorFlow reports a GPU's name, not its memory)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        output = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
+                                capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in output.splitlines() if line.strip()]
+
+
+def describe_hardware(path=".") -> str:
+    """The runtime a run trains on: accelerators (a GPU's name and memory), CPU cores and flags
+    that matter here, memory, and the free disk where the run lives."""
+    import shutil
+    from pathlib import Path
+
+    import tensorflow as tf
+
+    gpus = _gpu_memory() or [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+                             for gpu in tf.config.list_physical_devices("GPU")]
+    tpus = tf.config.list_logical_devices("TPU")
+    accelerators = "; ".join(gpus) or (f"{len(tpus)} TPU core(s)" if tpus else "none (CPU only)")
+    flags = ", ".join(flag for flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if flag in cpu_flags()) or "—"
+    memory = ""
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as handle:
+            memory = f"; memory {int(handle.readline().split()[1]) / 2 ** 20:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    where = Path(path).resolve()
+    while not where.exists():
+        where = where.parent
+    free = shutil.disk_usage(where).free / 2 ** 30
+    return (f"accelerator: {accelerators}\nCPU: {len(os.sched_getaffinity(0))} core(s) ({flags}){memory}; "
+            f"free disk at {where}: {free:.0f} GiB")

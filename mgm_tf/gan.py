@@ -58,11 +58,20 @@ def mode_seeking_term(fake, noise):
     """Mode-seeking regularisation (Mao et al., CVPR 2019, "MSGAN"): 1 / (ratio + ε), where the
     ratio is how far apart two halves of the batch's images are per unit distance of their
     noise. A generator that maps different z to one image (mode collapse, the 12-image demo's
-    failure) pays for it."""
+    failure) pays for it. For a conditional generator the two halves must share their
+    conditions (`shared_halves`), so the ratio measures what z changes, not what c or y do."""
     half = ops.shape(fake)[0] // 2
     image_distance = ops.mean(ops.abs(ops.cast(fake[:half] - fake[half:2 * half], "float32")))
     noise_distance = ops.mean(ops.abs(noise[:half] - noise[half:2 * half]))
     return 1.0 / (image_distance / noise_distance + 1e-5)
+
+
+def shared_halves(values):
+    """The batch with its second half replaced by its first: x[0..h), x[0..h), then any odd last
+    item. A conditional generator fed these conditions (c, y) draws each condition twice, with
+    two noise vectors, as MSGAN pairs them."""
+    half = ops.shape(values)[0] // 2
+    return ops.concatenate([values[:half], values[:half], values[2 * half:]], axis=0)
 
 
 # --- DiffAugment (Zhao et al., NeurIPS 2020) ---------------------------------------------------
@@ -117,16 +126,34 @@ def cutout(images: list, seed_generator, ratio: float = 0.5) -> list:
     return [image * keep for image in images]
 
 
-def diff_augment_together(images: list, seed_generator) -> list:
-    """colour → translation → cutout, the policy the DiffAugment paper uses for small data, with
-    one random transform per sample shared by all images in the list (x and c of a pair)."""
+AUGMENTATIONS = {"colour": colour, "translation": translation, "cutout": cutout}
+# The DiffAugment paper's small-data policy is colour, translation, cutout. Colour is left out by
+# default: a discriminator made blind to brightness and contrast let G1 drift in intensity (blobs
+# at half the real brightness on the blob fixture), and intensity is what medical classes are
+# often read from (DESIGN.md "DiffAugment without colour").
+DEFAULT_AUGMENT_POLICY = "translation,cutout"
+
+
+def parse_policy(policy: str) -> tuple:
+    names = tuple(name.strip() for name in policy.split(",") if name.strip())
+    unknown = [name for name in names if name not in AUGMENTATIONS]
+    if unknown:
+        raise ValueError(f"unknown DiffAugment transform(s) {unknown} in {policy!r}; choose from {list(AUGMENTATIONS)}")
+    return names
+
+
+def diff_augment_together(images: list, seed_generator, policy: str = DEFAULT_AUGMENT_POLICY) -> list:
+    """The policy's transforms in order (colour → translation → cutout for the paper's), with one
+    random transform per sample shared by all images in the list (x and c of a pair)."""
     images = [ops.cast(image, "float32") for image in images]
-    return cutout(translation(colour(images, seed_generator), seed_generator), seed_generator)
+    for name in parse_policy(policy):
+        images = AUGMENTATIONS[name](images, seed_generator)
+    return images
 
 
-def diff_augment(images, seed_generator):
+def diff_augment(images, seed_generator, policy: str = DEFAULT_AUGMENT_POLICY):
     """DiffAugment of one batch of images."""
-    return diff_augment_together([images], seed_generator)[0]
+    return diff_augment_together([images], seed_generator, policy)[0]
 
 
 # --- training -------------------------------------------------------------------------------
@@ -165,9 +192,11 @@ class GANTrainer(keras.Model):
     tracked = ("d_loss", "g_loss")
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int = 100, seed: int = 0,
-                 diff_augment: bool = False, mode_seeking: float = 0.0, **kwargs):
+                 diff_augment: bool = False, mode_seeking: float = 0.0, augment_policy: str = DEFAULT_AUGMENT_POLICY,
+                 **kwargs):
         super().__init__(**kwargs)
         self.diff_augment = diff_augment
+        self.augment_policy = ",".join(parse_policy(augment_policy))
         self.mode_seeking = float(mode_seeking)
         self.generator = generator
         self.discriminator = discriminator
@@ -200,6 +229,11 @@ class GANTrainer(keras.Model):
         """The loss to differentiate: divided by the replicas, multiplied by the loss scale."""
         return optimizer.scale_loss(replica_scaled(loss))
 
+    def generator_conditions(self, values):
+        """The conditions the generator draws this step's images from: as given, or with the
+        mode-seeking term on, each condition of the first half twice (`shared_halves`)."""
+        return shared_halves(values) if self.mode_seeking else values
+
     def generator_objective(self, fake_logits, fake, noise):
         """−log D(G(z)), plus the weighted mode-seeking term when it is on."""
         g_loss = generator_loss(fake_logits)
@@ -224,7 +258,8 @@ class GANTrainer(keras.Model):
             return inputs
         items = list(inputs) if isinstance(inputs, list) else [inputs]
         images = [index for index, item in enumerate(items) if len(item.shape) == 4]
-        for index, augmented in zip(images, diff_augment_together([items[i] for i in images], self.seed_generator)):
+        for index, augmented in zip(images, diff_augment_together([items[i] for i in images], self.seed_generator,
+                                                                  self.augment_policy)):
             items[index] = augmented
         return items if isinstance(inputs, list) else items[0]
 
@@ -261,13 +296,15 @@ def count_parameters(model: keras.Model) -> dict:
 # image can be regenerated from its manifest row.
 
 def image_seed(run_seed: int, label: int, index: int) -> int:
+    """64 bits of sha256(run seed, class, index): with 32 bits, two of 10^5 candidates would
+    share a seed (and an image) with probability ~0.7; with 64, ~3·10^-10."""
     digest = hashlib.sha256(f"{run_seed}:{label}:{index}".encode()).hexdigest()
-    return int(digest[:8], 16)
+    return int(digest[:16], 16)
 
 
 def noise_for(seeds, latent_dim: int, streams: int = 1) -> list[np.ndarray]:
     """`streams` independent N(0, 1) vectors per seed (z1 for G1, z2 for G2)."""
-    rows = [np.random.default_rng(seed).standard_normal((streams, latent_dim)).astype(np.float32) for seed in seeds]
+    rows = [np.random.default_rng(int(seed)).standard_normal((streams, latent_dim)).astype(np.float32) for seed in seeds]
     stacked = np.stack(rows) if rows else np.zeros((0, streams, latent_dim), np.float32)
     return [stacked[:, stream] for stream in range(streams)]
 

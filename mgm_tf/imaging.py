@@ -36,6 +36,22 @@ def to_channels(images: np.ndarray, channels: int) -> np.ndarray:
     return to_grey(images) if channels == 1 and images.shape[-1] == 3 else images
 
 
+def to_unit_range(images: np.ndarray, size: int) -> np.ndarray:
+    """uint8 (N, H, W, 1|3) → float32 (N, size, size, 3) in [0, 1], grey repeated: what the
+    classifiers and feature extractors see. Bilinear with antialiasing, as the reference FID code
+    resizes to 299 (area resizing blocks pixels when it upsamples, which shifts InceptionV3
+    features). Keras is imported here, so that this module stays light for data preparation."""
+    from keras import ops
+
+    images = np.asarray(images)
+    if images.shape[1] != size or images.shape[2] != size:
+        resized = ops.image.resize(images.astype(np.float32), (size, size), interpolation="bilinear", antialias=True)
+        unit = ops.convert_to_numpy(resized) / 255.0
+    else:
+        unit = images.astype(np.float32) / 255.0
+    return np.repeat(unit, 3, axis=-1) if unit.shape[-1] == 1 else unit
+
+
 def resize_all(images: np.ndarray, size: int) -> np.ndarray:
     """uint8 (N, H, W, C) → (N, size, size, C) with area interpolation; same size passes through."""
     if images.shape[1] == size and images.shape[2] == size:

@@ -1,7 +1,7 @@
-"""What the notebooks call: the setup banner, Kaggle and offline dataset fixtures, opening a run,
-running stages, and showing what people look at, with the facts CI checks. Notebooks hold no
-logic (STYLE.md 8): every picture or table they show comes from here (the runtime environment
-itself — Colab, smoke mode, Drive — is `mgm_tf.colab`).
+"""What the notebooks call: the setup banner, Drive, Kaggle and offline dataset fixtures, opening
+a run, running stages while showing them, time estimates, and showing what people look at, with
+the facts CI checks. Notebooks hold no logic (STYLE.md 8): every picture or table they show
+comes from here (the runtime environment itself — Colab, smoke mode, Drive — is `mgm_tf.colab`).
 
 Imports of the pipeline happen inside the functions: the setup cell imports this module on a
 fresh runtime before TensorFlow loads, and `setup()` chooses the precision policy before any
@@ -10,17 +10,19 @@ network is built.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from mgm_tf import config as config_module
-from mgm_tf.colab import (DRIVE_RUNS, SMOKE_VARIABLE, in_colab, mount_drive, quiet_tensorflow, run_directory, show,
-                          show_figure, show_markdown, smoke_mode, warn_without_gpu)
+from mgm_tf.colab import (LiveImage, connect_drive, data_source, download_synthetic, drive_runs,  # noqa: F401
+                          in_colab, mirror_to_drive, quiet_tensorflow, run_directory, set_smoke_mode, show,
+                          show_figure, show_markdown, smoke_mode, tensorboard)
+
+# Full-size training time (paper settings: 1,000 epochs for each GAN, the SRGAN's 100 epochs on 96 px
+# crops) on a 2-core AVX2 CPU: measured step times × steps, 17.6 + 26.4 + 49.6 h (benchmarks/README.md).
+FULL_SIZE_CPU_HOURS = 95
 
 
 def setup(precision: str = "auto", full_size: bool = False) -> str:
@@ -40,59 +42,43 @@ def setup(precision: str = "auto", full_size: bool = False) -> str:
     return policy
 
 
-def offline_dataset(name: str, images_per_class: int = 4) -> Path:
-    """Smoke mode: a tiny tree in the dataset's Kaggle layout, served by kagglehub's own cache
-    (KAGGLEHUB_CACHE) so the real download code runs without credentials or network."""
-    from mgm_tf.data.fixtures import build_kagglehub_cache, use_kagglehub_cache
-
-    cache = Path(tempfile.gettempdir()) / "mgm_tf_kagglehub_fixtures"
-    build_kagglehub_cache(cache, [name], images_per_class)
-    use_kagglehub_cache(cache)
-    return cache
+def warn_without_gpu() -> None:
+    print("\n" + "!" * 100 + f"\nNO GPU: this notebook trains at the paper's size, about {FULL_SIZE_CPU_HOURS} hours "
+          "on a 2-core CPU (measured step times × steps; the resources cell below measures this runtime).\n"
+          "In Colab: Runtime → Change runtime type → T4 GPU, then run the setup cell again. Or set the epochs and "
+          "sr_epochs fields to a few epochs, or tick smoke_mode, to see the pipeline work on this CPU.\n" + "!" * 100)
 
 
-def kaggle_ready() -> bool:
-    """True when kagglehub can authenticate (Colab secrets, ~/.kaggle/kaggle.json, env vars).
-    Never prints or stores a key; in Colab add KAGGLE_USERNAME / KAGGLE_KEY as secrets, or
-    call `kagglehub.login()` in a cell."""
-    if os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY"):
-        return True
-    if (Path.home() / ".kaggle" / "kaggle.json").exists():
-        return True
-    if in_colab():
-        try:
-            from google.colab import userdata  # Colab secrets
+def open_run(name: str, dataset: str, data_dir: str = "", epochs: int = 0, num_images: int = 0,
+             precision: str = "auto", smoke: bool = False, handle: str = "", sr_epochs: int = 0):
+    """Open (or resume) the run `name` for `dataset`, with the notebook's form fields as
+    overrides of the preset (0 or "" keeps it): `epochs` of the DCGAN and conditional GAN,
+    `sr_epochs` of the SRGAN, `handle` a Kaggle handle (owner/slug or owner/slug/versions/N).
+    Smoke mode (the form, or MGM_SMOKE=1) uses the tiny preset; unticking the form switches it
+    off again. Reopening with more epochs continues training. While its stages run, each new
+    sample grid replaces the last in the cell's output, and with Drive connected the run is
+    copied there after every stage and training backup."""
+    from mgm_tf.run import Run, RunHooks
 
-            return bool(userdata.get("KAGGLE_USERNAME") and userdata.get("KAGGLE_KEY"))
-        except Exception:  # secret missing or access not granted to this notebook
-            return False
-    return False
-
-
-def open_run(name: str, dataset: str, use_drive: bool = True, data_dir: str | None = None, epochs: int = 0,
-             num_images: int = 0, precision: str = "auto", smoke: bool = False):
-    """Open (or resume) the run directory `name` for `dataset`, with the notebook's form
-    fields as overrides of the preset (0 keeps the preset). Smoke mode (the form or MGM_SMOKE=1)
-    uses the tiny preset. Reopening with more epochs continues training."""
-    from mgm_tf.run import Run
-
-    smoke = smoke or smoke_mode()
-    if smoke:
-        os.environ[SMOKE_VARIABLE] = "1"  # later cells (offline data, run folders) follow the form
+    print(set_smoke_mode(smoke))
+    smoke = smoke_mode()
     dataset = "folder" if data_dir else dataset
     config = config_module.preset(dataset, smoke_test=smoke)
-    config.data_dir = data_dir or None
-    config_module.override(config, epochs=epochs, num_images=num_images, precision=precision)
+    config.data_dir, config.handle = data_dir or None, handle or None
+    config_module.override(config, epochs=epochs, sr_epochs=sr_epochs, num_images=num_images, precision=precision)
     if not smoke and dataset != "demo" and not epochs:
         from mgm_tf.device import accelerator
 
         if accelerator() is None:
             warn_without_gpu()
-    path = run_directory(name, use_drive)
-    run = Run.open(path, config)
-    state = "resuming" if any(run.is_done(s) for s in config.stages) else "new"
-    print(f"run directory: {path} ({state}); GAN epochs {config.dcgan.epochs} (paper: 1,000), "
-          f"{config.filter.keep_fraction * config.filter.candidates_per_class:.0f} exported images per class")
+    run = Run.open(run_directory(name), config)
+    run.hooks = RunHooks(after_stage=lambda stage: mirror_to_drive(run.path),
+                         after_backup=lambda: mirror_to_drive(run.path), on_sample_grid=LiveImage(width=480))
+    state = "resuming" if any(run.is_done(stage) for stage in config.stages) else "new"
+    copy = f"; copied to Drive: {drive_runs() / run.path.name}" if drive_runs() else ""
+    print(f"run directory: {run.path} ({state}{copy}); GAN epochs {config.dcgan.epochs} (paper: 1,000), SRGAN epochs "
+          f"{config.srgan.epochs}, {config.filter.keep_fraction * config.filter.candidates_per_class:.0f} exported "
+          "images per class")
     return run
 
 
@@ -106,7 +92,7 @@ def require(run, *stages) -> None:
         print(f"smoke mode: running the stages this notebook needs first: {', '.join(missing)}")
         run_stages(run, *missing)
         return
-    made_by = {"extractor": "01", "dcgan": "01", "cgan": "02", "synthesize": "03", "filter": "03", "srgan": "04",
+    made_by = {"judge": "01", "dcgan": "01", "cgan": "02", "synthesize": "03", "filter": "03", "srgan": "04",
                "export": "04", "report": "04"}
     raise RuntimeError(f"run {run.path} has not finished {', '.join(missing)} yet: run notebook(s) "
                        f"{', '.join(sorted({made_by.get(stage, '00') for stage in missing}))} with the same run_name "
@@ -117,6 +103,40 @@ def run_stages(run, *stages):
     from mgm_tf.pipeline import run_pipeline
 
     return run_pipeline(run, list(stages) or None)
+
+
+def show_resources(run, prepared) -> None:
+    """This runtime (GPU and its memory, CPU cores, memory, free disk) and how long the run's
+    configuration will take on it, evaluation and baselines included: a few train steps of each
+    stage measured here × the steps the configuration asks for."""
+    from mgm_tf import timing
+    from mgm_tf.device import describe_hardware
+
+    print(describe_hardware(run.path))
+    rows = timing.estimate(run, prepared)
+    lines = ["| stage | part | steps | measured s/step | time here |", "|---|---|---|---|---|"]
+    lines += [f"| {row['stage']} | {row['part']} | {row['steps']:,} | {row['seconds_per_step']:.3f} | "
+              f"{timing.format_duration(row['seconds'])} |" for row in rows]
+    for part in ("pipeline", "evaluation"):
+        total = sum(row["seconds"] for row in rows if row["part"] == part)
+        lines.append(f"| **{part}** | | | | **{timing.format_duration(total)}** |")
+    show_markdown("\n".join(lines) + "\n\nSynthesis, the filter, the export and the measurements add seconds to "
+                  "minutes. Steps are measured after warm-up on random data of the configured shapes.")
+
+
+def show_code(function) -> None:
+    """The source of a function (a trainer's `train_step`): the code a reader came to learn."""
+    import inspect
+
+    source = inspect.getsource(function)
+    try:
+        from IPython.display import Code
+
+        from mgm_tf.colab import _display
+
+        _display(Code(source, language="python"))
+    except ImportError:
+        print(source)
 
 
 def show_samples(run, stage: str) -> None:
@@ -210,25 +230,24 @@ def paper_tables(run_paths) -> list[dict]:
     return table
 
 
-def find_runs(folder: str = "runs", use_drive: bool = True) -> list[Path]:
-    """Run directories with report/metrics.json under the runs folder (Drive in Colab, runs/smoke
-    in smoke mode). In smoke mode with none yet, a tiny demo run is made and evaluated, so the
-    notebook that gathers runs also runs alone."""
-    if smoke_mode():
-        root = Path(folder) / "smoke"
-    elif use_drive and mount_drive():
-        root = DRIVE_RUNS
-    else:
-        root = Path(folder)
-    found = sorted(path.parent.parent for path in root.glob("*/report/metrics.json"))
+def find_runs(folder: str = "runs") -> list[Path]:
+    """Run directories with report/metrics.json under the local runs folder (runs/smoke in smoke
+    mode) and, when Drive is connected, under its copy of the runs (a run found in both counts
+    once, from this disk). In smoke mode with none yet, a tiny demo run is made and evaluated, so
+    the notebook that gathers runs also runs alone."""
+    roots = [Path(folder) / "smoke"] if smoke_mode() else [Path(folder)] + ([drive_runs()] if drive_runs() else [])
+    found: dict[str, Path] = {}
+    for root in roots:
+        for metrics in sorted(root.glob("*/report/metrics.json")):
+            found.setdefault(metrics.parent.parent.name, metrics.parent.parent)
     if not found and smoke_mode():
         from mgm_tf.evaluation.evaluate import evaluate_run
 
-        run = open_run("tables_demo", "demo", use_drive=False)
+        run = open_run("tables_demo", "demo", smoke=True)
         run_stages(run)
         evaluate_run(run)
-        found = [run.path]
-    return found
+        found[run.path.name] = run.path
+    return list(found.values())
 
 
 def show_dataset_card(dataset: str) -> None:
@@ -290,25 +309,32 @@ def training_facts(run, stage: str) -> None:
 
 
 def export_facts(run) -> None:
-    """Facts about the exported dataset that hold at any size and change with a regression:
-    every class exported as many images as the filter selected, the manifest's columns, the
-    images' shape and marking, and whether its measured values are finite."""
+    """Facts about the exported dataset that hold at any size and change with a regression: every
+    class of the prepared data exported, as many images as the filter selected; the manifest's
+    columns; every image marked synthetic, of the stated size, with its sha256; every row's label
+    status that of its class; and the card (and folder) saying which labels are unchecked."""
+    import hashlib
+
+    from mgm_tf import judge
     from mgm_tf.data.decode import read_image
-    from mgm_tf.export import MANIFEST_COLUMNS, read_marker
+    from mgm_tf.export import MANIFEST_COLUMNS, UNCHECKED_NOTE, read_marker
     from mgm_tf.io import read_csv
 
-    rows = read_csv(run.path / "synthetic" / "manifest.csv")
+    folder, prepared = run.path / "synthetic", run.prepared()
+    rows = read_csv(folder / "manifest.csv")
     selected = run.done_info("filter")["selected_per_class"]
-    exported = {name: sum(row["class"] == name for row in rows) for name in selected}
-    first = run.path / "synthetic" / rows[0]["file"]
-    shape = read_image(first, run.prepared().channels).shape
-    check = json.loads((run.path / "report" / "export_check.json").read_text(encoding="utf-8"))
-    values = [check["diversity"]["pairwise_ssim"], check["diversity"]["pixel_diversity"],
-              check["pixels"]["precision"]["mean"], check["pixels"]["recall"]["mean"]]
-    print(f"every class exported as selected: {exported == selected and all(exported.values())}")
-    print(f"manifest columns: {list(rows[0]) == list(MANIFEST_COLUMNS)}; marked synthetic: "
-          f"{read_marker(first).get('Synthetic') == 'true' and '_synthetic_' in rows[0]['file']}")
-    print(f"image shape: {shape}; measured values finite: {all(np.isfinite(values))}")
+    exported = {name: sum(row["class"] == name for row in rows) for name in prepared.class_names}
+    status = judge.label_status(run, prepared.class_names)
+    unchecked = [name for name, entry in status.items() if entry["status"] != "checked"]
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    print(f"every class of the data exported, as many as selected: {all(exported.values()) and exported == selected}")
+    print(f"manifest columns: {list(rows[0]) == list(MANIFEST_COLUMNS)}; every image marked synthetic: "
+          f"{all(read_marker(folder / row['file']).get('Synthetic') == 'true' and '_synthetic_' in row['file'] for row in rows)}")
+    print(f"image shape: {read_image(folder / rows[0]['file'], prepared.channels).shape}; sha256 of every file as listed: "
+          f"{all(hashlib.sha256((folder / row['file']).read_bytes()).hexdigest() == row['sha256'] for row in rows)}")
+    print(f"every row's label status is its class's: {all(row['label_status'] == status[row['class']]['status'] for row in rows)}; "
+          f"card and folder name the unchecked classes: "
+          f"{all(name in card for name in unchecked) and (folder / UNCHECKED_NOTE).exists() == bool(unchecked)}")
 
 
 def filter_facts(run) -> None:
@@ -342,14 +368,15 @@ def show_export_check(run) -> None:
 
 
 def metric_facts(metrics: dict) -> None:
-    """Facts of an evaluation that hold at any size: the final dataset was measured, and every
-    measured row's numbers are finite."""
+    """Facts of an evaluation that hold at any size: the final dataset was measured, every measured
+    row's numbers are finite, and label agreement came from the referee."""
     measured = {name: row for name, row in metrics["rows"].items() if row["status"] == "measured"}
     values = [row[space][key]["mean"] if isinstance(row[space][key], dict) else row[space][key]
               for row in measured.values() for space in ("domain", "pixels") for key in ("kid", "precision", "recall")]
     print(f"MixGANMed measured: {'MixGANMed' in measured}; rows measured: {len(measured) >= 5}; "
           f"KID, precision, recall finite: {all(np.isfinite(values))}")
-    print(f"label judge checked on held-out images: {metrics['label_ceiling'] is not None}")
+    print(f"label agreement by the referee, checked on held-out images: "
+          f"{metrics['label_referee'].endswith('referee)') and metrics['label_ceiling'] is not None}")
 
 
 def table_facts(table: list[dict]) -> None:

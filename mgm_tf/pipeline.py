@@ -16,11 +16,11 @@ import dataclasses
 import time
 from typing import Callable
 
-from mgm_tf import dcgan, export, quality_filter, refinement, srgan, synthesis
+from mgm_tf import dcgan, export, judge, quality_filter, refinement, srgan, synthesis
 from mgm_tf.baselines import cgan as baseline_cgan
 from mgm_tf.baselines import cyclegan as baseline_cyclegan
 from mgm_tf.device import apply_policy, cpu_kernels
-from mgm_tf.evaluation import features, report
+from mgm_tf.evaluation import report
 from mgm_tf.config import SMOKE_BANNER
 from mgm_tf.run import Run, seed_everything
 
@@ -32,14 +32,14 @@ class Stage:
 
 
 STAGES = {
-    "extractor": Stage(features.stage_extractor),  # the domain CNN: KID features and label judge
+    "judge": Stage(judge.stage_judge),  # the label judge and referee (also KID features)
     "dcgan": Stage(dcgan.stage_dcgan),  # §3.2
     "cgan": Stage(refinement.stage_cgan),  # §3.3, §3.6, §3.7
-    "synthesize": Stage(synthesis.stage_synthesize, ("dcgan", "cgan")),
+    "synthesize": Stage(synthesis.stage_synthesize, ("judge", "dcgan", "cgan")),
     "filter": Stage(quality_filter.stage_filter, ("synthesize",)),  # §3.4
     "srgan": Stage(srgan.stage_srgan),  # §3.5
     "export": Stage(export.stage_export, ("filter", "srgan")),
-    "report": Stage(report.stage_report),
+    "report": Stage(report.stage_report),  # measures the export: evaluation's entry point in the pipeline
     "baseline_cgan": Stage(baseline_cgan.stage_baseline_cgan),
     "baseline_cyclegan": Stage(baseline_cyclegan.stage_baseline_cyclegan),
 }
@@ -130,4 +130,5 @@ def run_pipeline(run: Run, stages=None, strategy=None) -> dict:
         run.mark_done(stage, {**info, "wall_seconds": timings[stage], "policy": policy, "cpu_kernels": kernels})
         run.clear_backup(stage)
         print(f"[{stage}] done in {timings[stage]:.1f} s")
+        run.hooks.after_stage(stage)
     return timings

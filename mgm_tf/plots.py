@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +38,10 @@ def image_grid(images, titles=None, columns: int = 8, title: str = "", cell: flo
             axis.imshow(image[:, :, 0], cmap="gray", vmin=0, vmax=255)
         else:
             axis.imshow(image)
-        if titles is not None:
-            axis.set_title(str(titles[index]), fontsize=7)
+        if titles is not None:  # wrapped to the cell's width, so neighbouring titles never overlap
+            lines = [textwrap.fill(part, width=max(8, int(cell * 11)), break_long_words=True)
+                     for part in str(titles[index]).split("\n")]
+            axis.set_title("\n".join(lines), fontsize=7)
     if title:
         figure.suptitle(title, fontsize=9)
     figure.tight_layout()
@@ -53,8 +56,8 @@ def save_figure(figure, path: str | Path) -> Path:
     return path
 
 
-def save_grid(images, path, titles=None, columns: int = 8, title: str = "") -> Path:
-    return save_figure(image_grid(images, titles, columns, title), path)
+def save_grid(images, path, titles=None, columns: int = 8, title: str = "", cell: float = 1.4) -> Path:
+    return save_figure(image_grid(images, titles, columns, title, cell), path)
 
 
 def curves(table: dict[str, list[float]], x=None, xlabel: str = "epoch", title: str = ""):

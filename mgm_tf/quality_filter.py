@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from mgm_tf.evaluation import label_fidelity
+from mgm_tf import judge
 from mgm_tf.plots import histograms, save_figure, save_grid
 from mgm_tf.imaging import to_grey
 from mgm_tf.io import read_csv, write_csv
@@ -102,52 +102,80 @@ def select(score_table: np.ndarray, labels: np.ndarray, keep_fraction: float = 0
     return combined, keep
 
 
-def label_eligible(rows: list[dict], label_check: str) -> np.ndarray:
-    """Candidates the filter may select: all ("keep"), or those the judge assigns to their own
-    class ("drop"; a candidate without a prediction stays eligible)."""
+def label_eligible(rows: list[dict], label_check: str, thresholds: dict) -> np.ndarray:
+    """Candidates the filter may select: all ("keep"), or ("drop") those of a checked class whose
+    judge p(y) reaches the class's acceptance threshold; a class without a threshold (unchecked)
+    keeps all its candidates eligible, and its rows say 'unchecked'."""
     if label_check not in ("drop", "keep"):
         raise ValueError(f"synthesis.label_check must be 'drop' or 'keep', got {label_check!r}")
     if label_check == "keep":
         return np.ones(len(rows), bool)
-    return np.array([row.get("predicted_class", "") in ("", row["class"]) for row in rows])
+    return np.array([thresholds.get(row["class"]) is None or float(row["judge_probability"]) >= thresholds[row["class"]]
+                     for row in rows])
+
+
+def check_every_class(names: dict, labels: np.ndarray, keep: np.ndarray, thresholds: dict) -> None:
+    """Every class of the dataset must reach the selection; otherwise stop, naming the class and why."""
+    for label, name in names.items():
+        members = labels == label
+        if not members.any():
+            raise ValueError(f"class {name!r} has no candidates: synthesis made none for it "
+                             "(filter.candidates_per_class must be at least 1)")
+        if not keep[members].any():
+            raise ValueError(
+                f"class {name!r}: the label judge accepted none of its {int(members.sum())} candidates (p({name}) below "
+                f"its threshold {thresholds.get(name)}): G1/G2 do not draw this class in a way the judge recognises. "
+                "Train the GANs longer, synthesise more candidates (--num-images), or set synthesis.label_check 'keep' "
+                "(its labels then stay unchecked)")
 
 
 def stage_filter(run, prepared=None, strategy=None) -> dict:
     """§3.4: score every candidate, keep the best fraction per class → filter/*.csv. With
-    synthesis.label_check "drop", a candidate the judge assigns to another class is never kept."""
+    synthesis.label_check "drop", a candidate of a checked class below its acceptance threshold is
+    never kept. Every class must reach the selection."""
     stage_dir = run.stage_dir("filter")
     images = np.load(run.path / "candidates" / "images.npy")
     rows = read_csv(run.path / "candidates" / "candidates.csv")
     labels = np.array([int(row["label"]) for row in rows])
     ids = np.array([int(row["id"]) for row in rows])
-    label_check = run.config.synthesis.label_check
-    verdict = label_fidelity.judge_verdict(run, len({row["label"] for row in rows}))
-    if label_check == "drop" and not verdict["trusted"]:
-        print(f"warning: no candidate is dropped for its label: the judge cannot check classes ({verdict['reason']})")
-        label_check = "keep"
-    eligible = label_eligible(rows, label_check)
+    names = {int(row["label"]): row["class"] for row in rows}
+    if prepared is not None:
+        names = dict(enumerate(prepared.class_names))
+    status = judge.label_status(run, list(names.values()))
+    thresholds = {name: entry["threshold"] for name, entry in status.items()}
+    eligible = label_eligible(rows, run.config.synthesis.label_check, thresholds)
     table = scores(images)
     combined, keep = select(table, labels, run.config.filter.keep_fraction, ids, eligible)
+    check_every_class(names, labels, keep, thresholds)
     scored = [{**row, **dict(zip(SCORE_NAMES, map(float, table[index]))),
                "quality_score": float(combined[index]), "label_eligible": int(eligible[index]),
                "selected": int(keep[index])} for index, row in enumerate(rows)]
     columns = (*(rows[0].keys() if rows else ()), *SCORE_NAMES, "quality_score", "label_eligible", "selected")
     write_csv(stage_dir / "scores.csv", scored, columns)
     write_csv(stage_dir / "selected.csv", [row for row in scored if row["selected"]], columns)
+    write_filter_figures(stage_dir, images, table, combined, ids)
+    return {"num_scored": len(rows), "num_selected": int(keep.sum()), "label_check": run.config.synthesis.label_check,
+            **per_class_counts(run, names, labels, eligible, keep)}
+
+
+def write_filter_figures(stage_dir, images, table, combined, ids) -> None:
     save_figure(histograms({name: table[:, column] for column, name in enumerate(SCORE_NAMES)}
                            | {"combined rank score": combined}, title="quality filter scores (all candidates)"),
                 stage_dir / "scores.png")
     order = np.lexsort((ids, -combined))
     save_grid(np.concatenate([images[order[:8]], images[order[-8:]]]), stage_dir / "best_and_worst.png",
               title="top: highest combined score; bottom: lowest")
-    names = {int(row["label"]): row["class"] for row in rows}
+
+
+def per_class_counts(run, names: dict, labels, eligible, keep) -> dict:
+    """Selected and ineligible candidates per class; a quota not filled is said (the filter never
+    fills it with candidates the judge did not accept)."""
     counts = {names[label]: int(keep[labels == label].sum()) for label in sorted(names)}
     dropped = {names[label]: int((~eligible[labels == label]).sum()) for label in sorted(names)}
     quota = {names[label]: max(1, int(np.floor(run.config.filter.keep_fraction * (labels == label).sum() + 0.5)))
              for label in sorted(names)}
     short = {name: f"{counts[name]} of {quota[name]}" for name in counts if counts[name] < quota[name]}
     if short:
-        print(f"warning: the label judge assigned too few candidates to their own class to fill the quota: {short}; "
-              "train longer, synthesise more candidates, or set synthesis.label_check 'keep'")
-    return {"num_scored": len(rows), "num_selected": int(keep.sum()), "selected_per_class": counts,
-            "label_check": label_check, "ineligible_per_class": dropped}
+        print(f"warning: the label judge accepted too few candidates to fill the quota: {short}; train longer, "
+              "synthesise more candidates, or set synthesis.label_check 'keep'")
+    return {"selected_per_class": counts, "ineligible_per_class": dropped}

@@ -23,8 +23,14 @@ from mgm_tf.run import compile_trainer, fit_stage, save_networks, strategy_scope
 
 # --- networks -------------------------------------------------------------------------------
 
+def scaled_width(filters: int, width: float) -> int:
+    """A layer's channel count times the width multiplier (at least 1)."""
+    return max(1, int(round(filters * width)))
+
+
 def build_conditional_generator(latent_dim: int = 100, image_size: int = 64, channels: int = 3,
-                                num_classes: int | None = None, name: str = "conditional_generator") -> keras.Model:
+                                num_classes: int | None = None, width: float = 1.0,
+                                name: str = "conditional_generator") -> keras.Model:
     """The refinement generator G2(z, c[, y]) of §3.6.
 
     noise (100) → Dense 16,384 → 8×8×256 → LeakyReLU
@@ -35,16 +41,20 @@ def build_conditional_generator(latent_dim: int = 100, image_size: int = 64, cha
     4×4 for stride-2 layers (divisible by the stride: no checkerboard), 3×3 for the output.
     With num_classes=None this is the paper's network exactly: 2,742,659 trainable parameters
     (+448 BatchNorm statistics); the Dense layer alone has 1,654,784, more than the paper's
-    0.67 M for the whole model.
+    0.67 M for the whole model. `width` multiplies every channel count (1.0: the paper's); the
+    demo halves it (DESIGN.md "The demo on any CPU").
     """
     if image_size != 64:
         raise ValueError(f"the paper's conditional generator is defined for 64×64 images, got {image_size}")
     noise = keras.Input(shape=(latent_dim,), name="noise")
     condition = keras.Input(shape=(image_size, image_size, channels), name="condition")
-    noise_path = layers.Reshape((8, 8, 256))(layers.Dense(16384, name="noise_dense")(noise))
+    noise_channels = scaled_width(256, width)
+    noise_path = layers.Reshape((8, 8, noise_channels))(layers.Dense(64 * noise_channels, name="noise_dense")(noise))
     noise_path = layers.LeakyReLU(LEAK)(noise_path)
-    condition_path = layers.LeakyReLU(LEAK)(layers.Conv2D(64, 5, strides=4, padding="same", name="condition_conv1")(condition))
-    condition_path = layers.LeakyReLU(LEAK)(layers.Conv2D(128, 4, strides=2, padding="same", name="condition_conv2")(condition_path))
+    condition_path = layers.LeakyReLU(LEAK)(layers.Conv2D(scaled_width(64, width), 5, strides=4, padding="same",
+                                                          name="condition_conv1")(condition))
+    condition_path = layers.LeakyReLU(LEAK)(layers.Conv2D(scaled_width(128, width), 4, strides=2, padding="same",
+                                                          name="condition_conv2")(condition_path))
     parts, inputs = [noise_path, condition_path], [noise, condition]
     if num_classes:
         label = label_input()
@@ -52,7 +62,7 @@ def build_conditional_generator(latent_dim: int = 100, image_size: int = 64, cha
         parts.append(label_plane(label, num_classes, 8, "label"))
     hidden = layers.Concatenate(name="bottleneck")(parts)
     for filters in (128, 64, 32):
-        hidden = layers.Conv2DTranspose(filters, 4, strides=2, padding="same")(hidden)
+        hidden = layers.Conv2DTranspose(scaled_width(filters, width), 4, strides=2, padding="same")(hidden)
         hidden = layers.LeakyReLU(LEAK)(generator_batch_norm()(hidden))
     hidden = layers.Conv2D(channels, 3, padding="same", name="output_conv")(hidden)
     image = layers.Activation("tanh", dtype="float32", name="image")(hidden)
@@ -60,11 +70,11 @@ def build_conditional_generator(latent_dim: int = 100, image_size: int = 64, cha
 
 
 def build_conditional_discriminator(image_size: int = 64, channels: int = 3, num_classes: int | None = None,
-                                    name: str = "conditional_discriminator") -> keras.Model:
+                                    width: float = 1.0, name: str = "conditional_discriminator") -> keras.Model:
     """The pair discriminator D(x, c[, y]) of §3.7: image and condition concatenated to
     64×64×6 (+1 label plane) → Conv 4×4/2 with 64, 128, 256 filters, LeakyReLU, no BatchNorm →
     8×8×256 → Flatten 16,384 → Dense 1 (logit). Paper-exact (num_classes=None): 678,337
-    parameters — this network alone matches the paper's "0.67 M"."""
+    parameters — this network alone matches the paper's "0.67 M". `width` multiplies the filters."""
     image = keras.Input(shape=(image_size, image_size, channels), name="image")
     condition = keras.Input(shape=(image_size, image_size, channels), name="condition")
     parts, inputs = [image, condition], [image, condition]
@@ -74,15 +84,15 @@ def build_conditional_discriminator(image_size: int = 64, channels: int = 3, num
         parts.append(label_plane(label, num_classes, image_size, "label"))
     hidden = layers.Concatenate(name="pair")(parts)
     for filters in (64, 128, 256):
-        hidden = layers.LeakyReLU(LEAK)(layers.Conv2D(filters, 4, strides=2, padding="same")(hidden))
+        hidden = layers.LeakyReLU(LEAK)(layers.Conv2D(scaled_width(filters, width), 4, strides=2, padding="same")(hidden))
     logit = layers.Dense(1, dtype="float32", name="logit")(layers.Flatten(name="flatten")(hidden))
     return keras.Model(inputs, logit, name=name)
 
 
 def build_conditional(stage_config, num_classes):
     classes = num_classes if stage_config.label_conditioned else None
-    return (build_conditional_generator(stage_config.latent_dim, num_classes=classes),
-            build_conditional_discriminator(num_classes=classes))
+    return (build_conditional_generator(stage_config.latent_dim, num_classes=classes, width=stage_config.width),
+            build_conditional_discriminator(num_classes=classes, width=stage_config.width))
 
 
 # --- training ------------------------------------------------------------------------------
@@ -125,10 +135,11 @@ class ConditionalRefinementTrainer(GANTrainer):
         condition = degrade(images, self.seed_generator, self.degrade_min_size, self.degrade_noise)
         noise = self.noise(ops.shape(images)[0])
         label = [labels] if self.labelled else []
+        fake_condition = [self.generator_conditions(value) for value in [condition] + label]
         with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
-            fake = self.generator([noise, condition] + label, training=True)
+            fake = self.generator([noise] + fake_condition, training=True)
             real_logits = self.discriminator(self.augmented([images, condition] + label), training=True)
-            fake_logits = self.discriminator(self.augmented([fake, condition] + label), training=True)
+            fake_logits = self.discriminator(self.augmented([fake] + fake_condition), training=True)
             d_loss = discriminator_loss(real_logits, fake_logits)
             g_loss = self.generator_objective(fake_logits, fake, noise)
             scaled = self.scaled(self.d_optimizer, d_loss), self.scaled(self.g_optimizer, g_loss)
@@ -136,16 +147,17 @@ class ConditionalRefinementTrainer(GANTrainer):
         return self.report(d_loss=d_loss, g_loss=g_loss)
 
 
-def conditional_trainer(run, prepared, strategy):
+def conditional_trainer(run, num_classes: int, diff_augment: bool, strategy=None) -> ConditionalRefinementTrainer:
+    """Stage 2's trainer as the run's configuration builds it, compiled."""
     stage_config = run.config.cgan
     with strategy_scope(strategy):
-        generator, discriminator = build_conditional(stage_config, prepared.num_classes)
+        generator, discriminator = build_conditional(stage_config, num_classes)
         trainer = ConditionalRefinementTrainer(generator, discriminator, stage_config.latent_dim, run.config.seed,
                                                degrade_min_size=stage_config.degrade_min_size,
                                                degrade_noise=stage_config.degrade_noise,
-                                               diff_augment=use_diff_augment(stage_config, prepared),
-                                               mode_seeking=stage_config.mode_seeking)
-        compile_trainer(trainer, stage_config, run, compiles=not trainer.diff_augment)  # see device.resolve_jit
+                                               diff_augment=diff_augment, mode_seeking=stage_config.mode_seeking,
+                                               augment_policy=stage_config.augment_policy)
+        compile_trainer(trainer, stage_config, run, compiles=not diff_augment)  # see device.resolve_jit
     return trainer
 
 
@@ -164,7 +176,7 @@ def stage_cgan(run, prepared, strategy=None) -> dict:
     """Stage 2 (§3.3, §3.6, §3.7): conditional refinement GAN on (degrade(x), x, y) pairs, then
     optional per-class fine-tuning ("training set divided by class")."""
     stage_config, stage_dir = run.config.cgan, run.stage_dir("cgan")
-    trainer = conditional_trainer(run, prepared, strategy)
+    trainer = conditional_trainer(run, prepared.num_classes, use_diff_augment(stage_config, prepared), strategy)
     images, labels = preview_batch(prepared)
     condition = np.asarray(degrade(images, keras.random.SeedGenerator(run.config.seed),
                                    stage_config.degrade_min_size, stage_config.degrade_noise))
@@ -179,7 +191,7 @@ def stage_cgan(run, prepared, strategy=None) -> dict:
                      run.config.tensorboard, "stage 2/4: conditional refinement GAN (top row: c = degrade(x))",
                      extra_callbacks=_pipeline_kid(run, prepared, trainer.generator),
                      steps_per_epoch=stage_config.steps_per_epoch,
-                     steps_per_execution=run.config.steps_per_execution)
+                     steps_per_execution=run.config.steps_per_execution, hooks=run.hooks)
     info["parameters"] = save_networks(stage_dir, stage_config, {"generator": trainer.generator,
                                                                  "discriminator": trainer.discriminator})
     if stage_config.finetune_epochs_per_class:
@@ -209,7 +221,8 @@ def finetune_per_class(run, prepared, strategy) -> list[str]:
     for label, class_name in enumerate(prepared.class_names):
         class_dir = run.stage_dir(f"cgan/finetune/{class_name}")
         if not (class_dir / "generator.weights.h5").exists():
-            trainer = conditional_trainer(run, prepared, strategy)
+            trainer = conditional_trainer(run, prepared.num_classes, use_diff_augment(stage_config, prepared),
+                                          strategy)
             trainer.generator.load_weights(str(run.path / "cgan" / "generator.weights.h5"))
             trainer.discriminator.load_weights(str(run.path / "cgan" / "discriminator.weights.h5"))
             subset = dataclasses.replace(prepared, splits=np.where(prepared.labels == label, prepared.splits, "none"))

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Callable
 
 import keras
 import tensorflow as tf
@@ -30,6 +31,21 @@ from mgm_tf.io import read_history, write_json
 STATUS_DIR = "stages"  # <run>/stages/<stage>.json marks a completed stage (with its timings and results)
 
 
+def _nothing(*_) -> None:
+    return None
+
+
+@dataclasses.dataclass
+class RunHooks:
+    """What the front end that runs the stages wants to hear of: a notebook shows each new
+    sample grid in place while a stage trains and copies the run to Drive after every stage and
+    training backup (`mgm_tf.notebook.open_run`). The CLI and the tests hear nothing."""
+
+    after_stage: Callable[[str], None] = _nothing       # a stage finished (its name)
+    after_backup: Callable[[], None] = _nothing         # a training backup was written
+    on_sample_grid: Callable[[Path], None] = _nothing   # a sample grid was saved (its path)
+
+
 class Run:
     """A run directory and its resolved configuration. Stage outputs live in <run>/<stage>/
     (synthesis writes <run>/candidates/); completion markers in <run>/stages/<stage>.json."""
@@ -37,6 +53,7 @@ class Run:
     def __init__(self, path: str | Path, config: config_module.RunConfig):
         self.path = Path(path)
         self.config = config
+        self.hooks = RunHooks()
 
     @classmethod
     def open(cls, path: str | Path, config: config_module.RunConfig | None = None) -> "Run":
@@ -174,13 +191,15 @@ def use_diff_augment(stage_config, prepared) -> bool:
 
 def fit_stage(trainer, dataset, stage_dir, epochs: int, preview_fn, sample_every: int, tensorboard: bool,
               label: str, extra_callbacks=(), steps_per_epoch: int | None = None,
-              steps_per_execution="auto") -> dict:
+              steps_per_execution="auto", hooks: RunHooks | None = None) -> dict:
     """fit with the standard callbacks; raises if the divergence guard stopped training.
     With steps_per_epoch, the dataset repeats and an epoch is that many steps: a 12-image set
     gives one step per pass, and per-epoch work (logging, backups, KID) would dominate.
     steps_per_execution is resolved here, where the epoch's length is known (Keras reads the
     trainer's attribute when it builds the train function)."""
-    callbacks, guard = stage_callbacks(stage_dir, epochs, preview_fn, sample_every, tensorboard, label)
+    hooks = hooks or RunHooks()
+    callbacks, guard = stage_callbacks(stage_dir, epochs, preview_fn, sample_every, tensorboard, label,
+                                       after_backup=hooks.after_backup, on_sample_grid=hooks.on_sample_grid)
     callbacks += list(extra_callbacks)
     batches = steps_per_epoch or int(dataset.cardinality())
     trainer.steps_per_execution = resolve_steps_per_execution(steps_per_execution, batches if batches > 0 else None)

@@ -14,8 +14,8 @@ import tensorflow as tf
 from keras import layers, ops
 
 from mgm_tf.data.tfdata import sr_dataset
-from mgm_tf.evaluation.metrics import psnr_ssim, summary
-from mgm_tf.gan import GANTrainer, discriminator_loss, generator_loss, mean_squared_error, progress
+from mgm_tf.gan import (GANTrainer, discriminator_loss, generator_batch_norm, generator_loss, mean_squared_error,
+                        progress)
 from mgm_tf.imaging import from_model_range
 from mgm_tf.io import write_json
 from mgm_tf.run import compile_trainer, fit_stage, save_networks, strategy_scope
@@ -27,15 +27,21 @@ VGG_FEATURE_SCALE = 12.75  # SRGAN's rescaling of VGG feature maps (Ledig et al.
 
 @keras.saving.register_keras_serializable(package="mgm_tf")
 class DepthToSpace(layers.Layer):
-    """Sub-pixel upsampling (H, W, C·r²) → (H·r, W·r, C) by `keras.ops.depth_to_space`; a layer
-    rather than a Lambda so a saved model reloads without unsafe deserialisation."""
+    """Sub-pixel upsampling (H, W, C·r²) → (H·r, W·r, C) in TensorFlow's DCR order (what
+    `tf.nn.depth_to_space` and `keras.ops.depth_to_space` compute). Written with `ops.reshape`
+    and `ops.transpose` because Keras 3.13, the version Colab ships, has no
+    `ops.depth_to_space`; a layer rather than a Lambda so a saved model reloads safely."""
 
     def __init__(self, factor: int = 2, **kwargs):
         super().__init__(**kwargs)
         self.factor = factor
 
     def call(self, inputs):
-        return ops.depth_to_space(inputs, self.factor)
+        shape = ops.shape(inputs)
+        batch, height, width, channels = shape[0], shape[1], shape[2], inputs.shape[-1] // self.factor ** 2
+        blocks = ops.reshape(inputs, (batch, height, width, self.factor, self.factor, channels))
+        blocks = ops.transpose(blocks, (0, 1, 3, 2, 4, 5))
+        return ops.reshape(blocks, (batch, height * self.factor, width * self.factor, channels))
 
     def compute_output_shape(self, input_shape):
         batch, height, width, channels = input_shape
@@ -59,17 +65,19 @@ def build_srgan_generator(channels: int = 3, filters: int = 64, num_residual_blo
     bicubic_skip=True (default) adds the bicubic upsampling of the input to the output and
     starts the last conv at zero, so the network begins as bicubic interpolation and learns the
     missing detail (the global residual of VDSR/ESRGAN-style models); without it (the SRGAN
-    paper's form, tanh output) short runs give images far worse than bicubic."""
+    paper's form, tanh output) short runs give images far worse than bicubic. BatchNorm momentum
+    0.9, as in every generator here: with Keras' 0.99 the moving statistics of a short run (the
+    demo's SRGAN trains a few dozen steps) stay near their initial values, and the export uses them."""
     if scale not in (2, 4, 8):
         raise ValueError(f"scale must be 2, 4 or 8, got {scale}")
     low = keras.Input(shape=(input_size, input_size, channels), name="low_resolution")
     hidden = _prelu()(layers.Conv2D(filters, 9, padding="same")(low))
     skip = hidden
     for _ in range(num_residual_blocks):
-        residual = _prelu()(layers.BatchNormalization()(layers.Conv2D(filters, 3, padding="same")(hidden)))
-        residual = layers.BatchNormalization()(layers.Conv2D(filters, 3, padding="same")(residual))
+        residual = _prelu()(generator_batch_norm()(layers.Conv2D(filters, 3, padding="same")(hidden)))
+        residual = generator_batch_norm()(layers.Conv2D(filters, 3, padding="same")(residual))
         hidden = layers.Add()([hidden, residual])
-    hidden = layers.BatchNormalization()(layers.Conv2D(filters, 3, padding="same")(hidden))
+    hidden = generator_batch_norm()(layers.Conv2D(filters, 3, padding="same")(hidden))
     hidden = layers.Add()([hidden, skip])
     for _ in range(int(math.log2(scale))):
         hidden = _prelu()(DepthToSpace(2)(layers.Conv2D(filters * 4, 3, padding="same")(hidden)))
@@ -153,18 +161,18 @@ class PerceptualLoss:
         return perceptual_loss(self.extractor, target, prediction)
 
 
-def resolve_vgg_weights(setting):
+def resolve_vgg_weights(setting, layer: str = "block5_conv4"):
     """'auto': ImageNet weights when they can be had (Colab, or a filled Keras cache), else
     random weights with a warning — the perceptual term then only regularises, and the run's
     report says so. 'imagenet' insists (and fails offline); None or a file path pass through."""
     if setting != "auto":
-        return build_vgg_extractor(setting), str(setting)
+        return build_vgg_extractor(setting, layer), str(setting)
     try:
-        return build_vgg_extractor("imagenet"), "imagenet"
+        return build_vgg_extractor("imagenet", layer), "imagenet"
     except Exception as error:  # no network / no cached file: every failure mode of the download
         print(f"warning: VGG19 ImageNet weights unavailable ({type(error).__name__}); using random VGG19 "
               "features for the perceptual loss. Pass --vgg-weights PATH for a local weights file.")
-        return build_vgg_extractor(None), "random (ImageNet weights unavailable)"
+        return build_vgg_extractor(None, layer), "random (ImageNet weights unavailable)"
 
 
 # --- training -------------------------------------------------------------------------------
@@ -202,16 +210,24 @@ class SRGANTrainer(GANTrainer):
                            perceptual=perceptual)
 
 
+def srgan_trainer(run, vgg_weights, strategy=None) -> tuple[SRGANTrainer, str]:
+    """Stage 4's trainer as the run's configuration builds it, compiled, and the VGG19 weights used."""
+    stage_config = run.config.srgan
+    with strategy_scope(strategy):
+        generator, discriminator = build_srgan(stage_config)
+        extractor, vgg_used = resolve_vgg_weights(vgg_weights, stage_config.perceptual_layer)
+        trainer = SRGANTrainer(generator, discriminator, extractor, stage_config.content_weight,
+                               stage_config.perceptual_weight, seed=run.config.seed)
+        compile_trainer(trainer, stage_config, run, compiles=False)  # bicubic resize: no XLA kernel
+    return trainer, vgg_used
+
+
 def stage_srgan(run, prepared, strategy=None) -> dict:
     """Stage 4 (§3.5): SRGAN ×4 trained on real images (random HR crops, bicubic LR), then
     PSNR/SSIM on held-out real images next to bicubic upsampling."""
     stage_config, stage_dir = run.config.srgan, run.stage_dir("srgan")
-    with strategy_scope(strategy):
-        generator, discriminator = build_srgan(stage_config)
-        extractor, vgg_used = resolve_vgg_weights(stage_config.vgg_weights)
-        trainer = SRGANTrainer(generator, discriminator, extractor, stage_config.content_weight,
-                               stage_config.perceptual_weight, seed=run.config.seed)
-        compile_trainer(trainer, stage_config, run, compiles=False)  # bicubic resize: no XLA kernel
+    trainer, vgg_used = srgan_trainer(run, stage_config.vgg_weights, strategy)
+    generator, discriminator = trainer.generator, trainer.discriminator
     dataset = sr_dataset(prepared, "train", stage_config.batch_size, stage_config.crop, seed=run.config.seed)
     held_out = "test" if len(prepared.indices("test")) else None
     low, _ = next(iter(sr_dataset(prepared, held_out or "train", batch_size=4, full_images=True)))
@@ -222,7 +238,7 @@ def stage_srgan(run, prepared, strategy=None) -> dict:
 
     info = fit_stage(trainer, dataset, stage_dir, stage_config.epochs, preview, stage_config.sample_every,
                      run.config.tensorboard, "stage 4/4: SRGAN x4 on real images (top row: bicubic)",
-                     steps_per_execution=run.config.steps_per_execution)
+                     steps_per_execution=run.config.steps_per_execution, hooks=run.hooks)
     info["parameters"] = save_networks(stage_dir, stage_config, {"generator": generator, "discriminator": discriminator})
     info["vgg_weights"] = vgg_used
     info["evaluation"] = (super_resolution_quality(generator, prepared, held_out) if held_out else
@@ -230,6 +246,18 @@ def stage_srgan(run, prepared, strategy=None) -> dict:
                            "status": "not measured: the dataset has no held-out images (training images would flatter it)"})
     write_json(stage_dir / "evaluation.json", info["evaluation"])
     return info
+
+
+def psnr_ssim(reference: np.ndarray, candidate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image PSNR (dB) and SSIM of uint8 images (tf.image, max_val 255, on all channels)."""
+    reference = tf.convert_to_tensor(reference, tf.float32)
+    candidate = tf.convert_to_tensor(candidate, tf.float32)
+    return (tf.image.psnr(reference, candidate, max_val=255.0).numpy(),
+            tf.image.ssim(reference, candidate, max_val=255.0).numpy())
+
+
+def summary(values: np.ndarray) -> dict:
+    return {"mean": float(np.mean(values)), "std": float(np.std(values))}
 
 
 # --- evaluation and use -----------------------------------------------------------------------

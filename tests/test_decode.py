@@ -120,3 +120,20 @@ def test_prepare_reports_every_bad_file(tmp_path):
     assert prepared.report["num_images"] == len(prepared.labels) == 9  # 6 plain + 16-bit + CMYK + RGBA
     assert sorted(prepared.files) == sorted(r.relative for r in sources.scan(manifest, tmp_path / "src")[0]
                                             if r.relative not in skipped)
+
+
+def test_a_class_whose_every_file_is_unreadable_stops_prepare_naming_its_files(tmp_path):
+    """The class check before decoding sees files; after decoding, a class with none left would
+    vanish silently from every later stage. prepare stops instead, and writes nothing."""
+    rng = np.random.default_rng(2)
+    for index in range(4):
+        (tmp_path / "src" / "good").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(tmp_path / "src" / "good" / f"g{index}.png"), rng.integers(0, 255, (40, 40), dtype=np.uint8))
+    (tmp_path / "src" / "broken").mkdir()
+    (tmp_path / "src/broken/one.jpg").write_bytes(b"not an image")
+    (tmp_path / "src/broken/two.png").write_bytes(b"")
+    manifest = sources.folder_manifest(tmp_path / "src", channels=1)
+    with pytest.raises(ValueError, match=r"class 'broken': none of its 2 file\(s\)") as error:
+        prepare(manifest, tmp_path / "out")
+    assert "broken/one.jpg" in str(error.value) and "broken/two.png" in str(error.value)
+    assert not (tmp_path / "out" / "report.json").exists()

@@ -30,3 +30,28 @@ def test_paper_discriminator_flops_and_unknown_sizes():
     with pytest.raises(ValueError, match="fixed input size"):
         flops.model_flops(build_srgan_generator(num_residual_blocks=1))
     assert flops.model_flops(build_srgan_generator(num_residual_blocks=1, input_size=16)) > 0
+
+
+def test_the_step_flops_behind_the_gpu_model_are_the_networks():
+    """timing.STEP_GFLOPS (the T4 estimates of the notebooks) recounted from the builders."""
+    from mgm_tf import dcgan, srgan, timing
+    from mgm_tf.baselines import cyclegan
+
+    def step(generator, discriminator, **kwargs):
+        return flops.gan_step_flops(flops.model_flops(generator), flops.model_flops(discriminator), 16, **kwargs) / 1e9
+
+    counted = {"dcgan": step(dcgan.build_dcgan_generator(), dcgan.build_dcgan_discriminator()),
+               "cgan": step(refinement.build_conditional_generator(num_classes=2),
+                            refinement.build_conditional_discriminator(num_classes=2)),
+               "baseline_cgan": step(dcgan.build_dcgan_generator(num_classes=2),
+                                     dcgan.build_dcgan_discriminator(num_classes=2)),
+               "srgan": step(srgan.build_srgan_generator(input_size=24), srgan.build_srgan_discriminator(input_size=96),
+                             extra_forward=4 * flops.model_flops(srgan.build_vgg_extractor(None, input_size=96))),
+               "baseline_cyclegan": step(cyclegan.build_cycle_generator(), cyclegan.build_patch_discriminator(),
+                                         generator_calls=6, discriminator_calls=4)}
+    for stage, value in counted.items():
+        assert timing.STEP_GFLOPS[stage] == pytest.approx(value, rel=0.02), stage
+    hours = timing.paper_gpu_hours()
+    for stage, floor in timing.H200_STEP_SECONDS.items():  # never below what an H200 measured
+        steps = timing.PAPER_GAN_EPOCHS * -(-timing.PAPER_IMAGES // timing.PAPER_BATCH)
+        assert hours[stage][0] * 3600 >= floor * steps

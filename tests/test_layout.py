@@ -59,6 +59,31 @@ def test_no_import_cycles_among_mgm_tf_modules():
     assert find_cycle(graph) == []
 
 
+STAGE_MODULES = ("mgm_tf.judge", "mgm_tf.dcgan", "mgm_tf.refinement", "mgm_tf.synthesis", "mgm_tf.quality_filter",
+                 "mgm_tf.srgan", "mgm_tf.export", "mgm_tf.baselines.cgan", "mgm_tf.baselines.cyclegan")
+MACHINERY = ("mgm_tf.run", "mgm_tf.gan", "mgm_tf.callbacks", "mgm_tf.kid", "mgm_tf.card", "mgm_tf.io", "mgm_tf.imaging", "mgm_tf.plots",
+             "mgm_tf.device", "mgm_tf.config")
+
+
+def _reaches(graph: dict, start: str) -> set:
+    seen, todo = set(), [start]
+    while todo:
+        for neighbour in graph.get(todo.pop(), ()):
+            if neighbour not in seen:
+                seen.add(neighbour)
+                todo.append(neighbour)
+    return seen
+
+
+def test_evaluation_sits_above_every_stage():
+    """No stage, and nothing a stage uses, imports mgm_tf.evaluation (directly or through another
+    module): the judge and referee are a stage of their own, and evaluation measures what stages made."""
+    graph = import_graph()
+    for module in STAGE_MODULES + MACHINERY:
+        reached = {name for name in _reaches(graph, module) if name.startswith("mgm_tf.evaluation")}
+        assert not reached, f"{module} reaches {sorted(reached)}"
+
+
 def test_the_cycle_finder_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) == []
@@ -74,6 +99,7 @@ def test_every_stage_is_in_the_table_and_lives_in_its_own_module():
     assert homes["synthesize"] == "mgm_tf.synthesis"
     assert homes["filter"] == "mgm_tf.quality_filter" and homes["srgan"] == "mgm_tf.srgan"
     assert homes["export"] == "mgm_tf.export" and homes["baseline_cyclegan"] == "mgm_tf.baselines.cyclegan"
+    assert homes["judge"] == "mgm_tf.judge" and "judge" in STAGES["synthesize"].requires
     for name, stage in STAGES.items():
         assert set(stage.requires) <= set(STAGES), name
 

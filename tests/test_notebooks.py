@@ -93,3 +93,35 @@ def test_setup_cells_install_command_installs_the_release_from_a_clone(tmp_path)
     version, cards, location = result.stdout.split()
     assert version == mgm_tf.__version__ and ref == f"v{version}"
     assert int(cards) >= 8 and str(tmp_path / "env") in location
+
+
+def test_setup_cell_is_not_fooled_by_a_folder_named_mgm_tf(tmp_path):
+    """What `git clone …/mgm_tf.git` (or an upload) leaves in Colab's working folder: a plain
+    folder `mgm_tf`. The setup cell's own code, run there with its `%pip` line as pip, must
+    install the package anyway and import `mgm_tf.notebook` from the install, not the folder."""
+    import re
+    import site
+    import subprocess
+    import venv
+
+    source = "".join(json.loads((NOTEBOOKS / "00_quickstart.ipynb").read_text())["cells"][2]["source"])
+    ref = re.search(r'^REF = "([^"]+)"', source, re.M).group(1)
+    clone = tmp_path / "mgm_tf"  # the trap: the cwd holds a folder of that name
+    subprocess.run(["git", "clone", "-q", str(NOTEBOOKS.parent), str(clone)], check=True)
+    if subprocess.run(["git", "-C", str(clone), "rev-parse", "-q", "--verify", f"refs/tags/{ref}"]).returncode:
+        subprocess.run(["git", "-C", str(clone), "tag", ref], check=True)
+    venv.create(tmp_path / "env", with_pip=True)
+    python = tmp_path / "env" / "bin" / "python"
+    # The dependencies (numpy, TensorFlow, …) from this environment, without its own mgm_tf: a
+    # .pth line adds a folder to the path, and .pth files inside that folder are not read.
+    env_site = next((tmp_path / "env" / "lib").glob("python3*/site-packages"))
+    (env_site / "dependencies.pth").write_text(site.getsitepackages()[0] + "\n")
+    cell = source.replace(f'REPOSITORY = "{build_notebooks.REPOSITORY}"', f'REPOSITORY = "{clone.as_uri()}"')
+    cell = re.sub(r'^(\s*)%pip install -q "(.*)"$', r'\1subprocess.run([sys.executable, "-m", "pip", "install", "-q", '
+                  r'"--no-deps", f"\2"], check=True)', cell, flags=re.M)
+    cell = "import subprocess, sys\n" + cell.split("\npolicy = notebook.setup(")[0]
+    cell += "\nprint('FROM', notebook.__file__)"
+    result = subprocess.run([str(python), "-c", cell], cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    location = result.stdout.split("FROM ")[-1].strip()
+    assert str(env_site) in location and not location.startswith(str(clone))

@@ -27,7 +27,7 @@ def smoke_run(tmp_path_factory):
 
 def test_smoke_run_produces_the_run_directory(smoke_run):
     run, timings = smoke_run
-    assert list(timings) == ["extractor", "dcgan", "cgan", "synthesize", "filter", "srgan", "export", "report"]
+    assert list(timings) == ["judge", "dcgan", "cgan", "synthesize", "filter", "srgan", "export", "report"]
     for path in ("config.json", "dcgan/generator.weights.h5", "dcgan/history.csv", "dcgan/samples/epoch_0002.png",
                  "cgan/generator.weights.h5", "cgan/config.json", "srgan/generator.weights.h5",
                  "filter/scores.csv", "filter/selected.csv", "synthetic/manifest.csv", "report/report.md",
@@ -49,9 +49,14 @@ def test_export_matches_filter_selection(smoke_run):
 
     with Image.open(first) as image:
         assert image.size == (256, 256) and image.mode == "L"
-    applied = json.loads((run.path / "stages" / "synthesize.json").read_text())["class_aware_applied"]
-    drawn_as = "class_aware" if applied else "class_blind"  # a judge that cannot tell classes apart is not used
-    assert rows[0]["lineage"] == f"dcgan({drawn_as})>cgan>filter>srgan"
+    # the 4 held-out demo images cannot check any class: every row is unchecked, drawn class-blind, and says so
+    assert json.loads((run.path / "stages" / "synthesize.json").read_text())["class_aware_classes"] == []
+    assert {row["label_status"] for row in rows} == {"unchecked"}
+    assert {row["lineage"] for row in rows} == {"dcgan(class_blind)>cgan>filter>srgan"}
+    assert read_marker(first)["LabelStatus"] == "unchecked"
+    assert "NORMAL" in (run.path / "synthetic" / "LABELS_UNCHECKED.txt").read_text()
+    card = (run.path / "synthetic" / "README.md").read_text()
+    assert "are UNCHECKED" in card and "Not** for diagnosis" in card and "| NORMAL | unchecked | 2 |" in card
 
 
 def test_export_rows_tie_to_their_candidates_by_id(smoke_run):
@@ -75,7 +80,8 @@ def test_export_rows_tie_to_their_candidates_by_id(smoke_run):
         assert row["lineage"] == candidate["lineage"] + ">filter>srgan"
         assert row["class"] == class_names[int(row["label"])] == candidate["class"]
         assert row["file"].startswith(f"{row['class']}/demo_{row['class']}_synthetic_") and row["file"].endswith(".png")
-        assert row["predicted_class"] in class_names and 0.5 <= float(row["predicted_probability"]) <= 1.0
+        assert row["referee_class"] in class_names and 0.5 <= float(row["referee_probability"]) <= 1.0
+        assert 0.0 <= float(row["judge_probability"]) <= 1.0 and row["label_status"] in ("checked", "unchecked")
         expected = srgan.super_resolve(generator, images[[int(row["candidate_id"])]], label="")
         np.testing.assert_array_equal(read_image(run.path / "synthetic" / row["file"], 1), to_channels(expected, 1)[0])
 
@@ -112,7 +118,12 @@ def test_kill_during_export_keeps_the_previous_dataset_whole(smoke_run, tmp_path
     assert _files(path / "synthetic") == before
     assert len(list((path / "synthetic.partial").rglob("*.png"))) == 3
     run_pipeline(Run.open(path), ["export"])
-    assert _files(path / "synthetic") == before and not (path / "synthetic.partial").exists()
+    assert not (path / "synthetic.partial").exists() and (path / "synthetic" / "README.md").exists()
+    run_pipeline(Run.open(path), ["report"])  # the card's measurements come from the report stage
+    after = _files(path / "synthetic")
+    card = after.pop("README.md").decode()
+    assert after == {name: content for name, content in before.items() if name != "README.md"}
+    assert "run `copy`" in card and "## Measured (64 px grey" in card  # the card names the run it describes
 
 
 def test_report_names_parameters_and_smoke_status(smoke_run):
@@ -142,7 +153,7 @@ def test_different_config_for_existing_run_is_refused(smoke_run):
 
 def test_stage_without_its_input_is_refused(tmp_path):
     run = Run.open(tmp_path / "fresh", _smoke_config())
-    with pytest.raises(ValueError, match=r"stage 'synthesize' needs dcgan, cgan"):
+    with pytest.raises(ValueError, match=r"stage 'synthesize' needs judge, dcgan, cgan"):
         run_pipeline(run, ["synthesize"])
 
 
@@ -168,10 +179,11 @@ def test_evaluate_and_compare_on_smoke_run(smoke_run, tmp_path):
     result = evaluate_run(opened)
     assert list(result["rows"]) == list(ROWS)
     assert all(row["status"] == "measured" for row in result["rows"].values())
-    assert result["extractors"] == {"domain": "domain_cnn(demo)", "inception": "not computed", "standard_fid": False}
+    assert result["extractors"] == {"domain": "domain_cnn(demo, referee)", "inception": "not computed",
+                                    "standard_fid": False}
     full = result["rows"]["MixGANMed"]
     assert full["num_images"] == 4 and full["output_size"] == 256 and full["labelled"]
-    assert full["domain"]["space"] == "domain_cnn(demo)" and full["domain"]["num_real"] == 12
+    assert full["domain"]["space"] == "domain_cnn(demo, referee)" and full["domain"]["num_real"] == 12
     assert 0.0 <= full["pixels"]["memorisation"]["flagged_fraction"] <= 1.0
     assert result["rows"]["DCGAN"]["labelled"] is False
     assert set(result["utility"]) == {"real", "real25%", "MixGANMed"}

@@ -150,7 +150,7 @@ def stage_baseline_cyclegan(run, prepared, strategy=None) -> dict:
 
     info = fit_stage(trainer, dataset, stage_dir, stage_config.epochs, preview, stage_config.sample_every,
                      run.config.tensorboard, "baseline: CycleGAN (class 0 <-> class 1)",
-                     steps_per_execution=run.config.steps_per_execution)
+                     steps_per_execution=run.config.steps_per_execution, hooks=run.hooks)
     names = ("generator_ab", "generator_ba", "discriminator_a", "discriminator_b")
     info["parameters"] = save_networks(stage_dir, stage_config, dict(zip(names, networks)))
     info["parameters"]["generator"] = {"trainable": sum(info["parameters"][n]["trainable"] for n in names[:2])}

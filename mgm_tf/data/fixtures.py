@@ -125,22 +125,24 @@ def use_kagglehub_cache(cache_dir: str | Path) -> None:
     os.environ["KAGGLEHUB_CACHE"] = str(cache_dir)
 
 
-# A two-class set whose classes differ visibly and computably: one soft blob on a textured
-# background, small and dim ("small") or large and bright ("large"), anywhere near the centre.
-# `oracle_class` reads the class back from the pixels (the blob's integrated brightness),
-# independently of any network, so the label agreement of synthetic images can be measured
-# without trusting a classifier. Size and brightness are what a CNN judge with global pooling
-# reads well, and what a DCGAN learns in a few hundred steps (stripe orientation was not: G1
-# collapsed to one orientation in 1,200 steps).
-TWO_CLASS_NAMES = ("large", "small")  # sorted, as a folder dataset orders its classes
-_BLOB = {"large": ((0.16, 0.20), (160, 200)), "small": ((0.07, 0.10), (90, 120))}  # radius, amplitude
-# Mean brightness above the median, over 600 fixture images: 3.1–7.1 for "small", 22–33 for "large".
-_ORACLE_THRESHOLD = 14.0
+# Blob classes whose class can be read from the pixels: one soft blob on a textured background,
+# of a size and brightness per class, anywhere near the centre. `oracle_class` reads the class
+# back from the blob's volume (mean brightness above the image's median), independently of any
+# network, so the label agreement of synthetic images can be measured without trusting a
+# classifier. Size and brightness are what a CNN judge with global pooling reads, and what a
+# DCGAN learns in a few hundred steps (stripe orientation was not: G1 collapsed to one
+# orientation in 1,200 steps). "medium" sits close to "small": the pair a judge confuses.
+BLOBS = {"large": ((0.16, 0.20), (160, 200)), "medium": ((0.11, 0.13), (120, 140)),
+         "small": ((0.07, 0.10), (90, 120))}  # radius (share of the side), amplitude (grey levels)
+# Blob volume over 2,000 images per class (64 px): small 3.0–7.5, medium 8.8–13.9, large 21.7–33.1.
+VOLUME_RANGES = {"small": (3.0, 7.5), "medium": (8.8, 13.9), "large": (21.7, 33.1)}
+TWO_CLASS_NAMES = ("large", "small")            # sorted, as a folder dataset orders its classes
+THREE_CLASS_NAMES = ("large", "medium", "small")
 
 
-def two_class_image(rng: np.random.Generator, label: int, size: int = 64) -> np.ndarray:
-    """uint8 size×size grey image of class `label` (0: large bright blob, 1: small dim blob)."""
-    (low_radius, high_radius), (low_amplitude, high_amplitude) = _BLOB[TWO_CLASS_NAMES[label]]
+def blob_image(rng: np.random.Generator, class_name: str, size: int = 64) -> np.ndarray:
+    """uint8 size×size grey image of a blob class."""
+    (low_radius, high_radius), (low_amplitude, high_amplitude) = BLOBS[class_name]
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     centre_y, centre_x = rng.uniform(0.3, 0.7, 2)
     radius = rng.uniform(low_radius, high_radius)
@@ -150,22 +152,38 @@ def two_class_image(rng: np.random.Generator, label: int, size: int = 64) -> np.
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def write_two_class_folder(root: str | Path, per_class: int = 60, seed: int = 0, size: int = 64) -> Path:
+def two_class_image(rng: np.random.Generator, label: int, size: int = 64) -> np.ndarray:
+    """uint8 size×size grey image of class `label` (0: large bright blob, 1: small dim blob)."""
+    return blob_image(rng, TWO_CLASS_NAMES[label], size)
+
+
+def write_blob_folder(root: str | Path, class_names=TWO_CLASS_NAMES, per_class: int = 60, seed: int = 0,
+                      size: int = 64) -> Path:
     """`root/<class>/*.png` for `python -m mgm_tf prepare --data-dir root` (seeded 20 % test split)."""
     root, rng = Path(root), np.random.default_rng(seed)
-    for label, name in enumerate(TWO_CLASS_NAMES):
+    for name in class_names:
         (root / name).mkdir(parents=True, exist_ok=True)
         for index in range(per_class):
-            cv2.imwrite(str(root / name / f"{name}_{index:04d}.png"), two_class_image(rng, label, size))
+            cv2.imwrite(str(root / name / f"{name}_{index:04d}.png"), blob_image(rng, name, size))
     return root
 
 
-def oracle_class(images: np.ndarray) -> np.ndarray:
-    """The class of two-class fixture images from their pixels: the mean brightness above each
-    image's median (the blob's volume) against a threshold midway between the two classes'
-    ranges: above → 0 ("large"), below → 1 ("small")."""
+def write_two_class_folder(root: str | Path, per_class: int = 60, seed: int = 0, size: int = 64) -> Path:
+    return write_blob_folder(root, TWO_CLASS_NAMES, per_class, seed, size)
+
+
+def blob_volume(images: np.ndarray) -> np.ndarray:
+    """Mean brightness above each image's median: the blob's volume, what the oracle reads."""
     grey = np.asarray(images, np.float32)
     grey = grey.mean(axis=-1) if grey.ndim == 4 else grey
-    excess = np.clip(grey - np.median(grey, axis=(1, 2), keepdims=True), 0, None)
-    volume = excess.mean(axis=(1, 2))
-    return (volume < _ORACLE_THRESHOLD).astype(np.int32)
+    return np.clip(grey - np.median(grey, axis=(1, 2), keepdims=True), 0, None).mean(axis=(1, 2))
+
+
+def oracle_class(images: np.ndarray, class_names=TWO_CLASS_NAMES) -> np.ndarray:
+    """The class (an index into class_names) of blob-fixture images from their pixels: each image
+    goes to the class whose volume range is nearest, the boundary between two classes lying
+    midway through the gap between their ranges. Right on every real fixture image."""
+    order = sorted(class_names, key=lambda name: VOLUME_RANGES[name][0])
+    bounds = [(VOLUME_RANGES[low][1] + VOLUME_RANGES[high][0]) / 2 for low, high in zip(order, order[1:])]
+    ranked = np.searchsorted(np.array(bounds), blob_volume(images))
+    return np.array([list(class_names).index(order[rank]) for rank in ranked], np.int32)

@@ -124,6 +124,7 @@ def prepare(manifest: DatasetManifest, out_dir: str | Path, data_dir: str | Path
                          + f"\nexpected layout: {manifest.source.get('layout', '?')}\nfound:\n{sources.describe_tree(root)}"
                          + (f"\nalternative source: {manifest.source['alternative']}" if "alternative" in manifest.source else ""))
     high, low, kept, skipped = decode_all(manifest, records, workers)
+    check_decoded_classes(manifest, records, kept, skipped)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_array(out_dir / "images_hr.npy", high)
     save_array(out_dir / "images_gan.npy", low)
@@ -138,6 +139,24 @@ def prepare(manifest: DatasetManifest, out_dir: str | Path, data_dir: str | Path
     write_previews(prepared)
     write_json(out_dir / "report.json", report)
     return prepared
+
+
+def check_decoded_classes(manifest: DatasetManifest, records, kept, skipped) -> None:
+    """Every class must keep at least one readable training image after decoding: a class
+    whose files all fail would otherwise vanish from the prepared data, and every later stage,
+    without a word. The error lists the class's files and why each failed."""
+    reasons = {entry["file"]: entry["reason"] for entry in skipped}
+    lost = []
+    for name in manifest.class_names:
+        if any(record.class_name == name and record.split == "train" for record in kept):
+            continue
+        files = [record.relative for record in records if record.class_name == name]
+        listed = "; ".join(f"{file}: {reasons.get(file, 'not in the training split')}" for file in files[:10])
+        lost.append(f"class {name!r}: none of its {len(files)} file(s) gives a readable training image "
+                    f"({listed}{'; …' if len(files) > 10 else ''})")
+    if lost:
+        raise ValueError(f"dataset {manifest.name}: " + "\n  ".join(lost) + "\nReplace or remove these files; a class "
+                         "without training images cannot be synthesised.")
 
 
 def _build(out_dir, report, high, low, records) -> PreparedDataset:
@@ -181,6 +200,24 @@ def summary_table(prepared: PreparedDataset) -> str:
     for name in prepared.class_names:
         row = prepared.report["counts"].get(name, {"train": 0, "val": 0, "test": 0, "total": 0})
         lines.append(f"{name:<20}{row['train']:>8}{row['val']:>6}{row['test']:>7}{row['total']:>8}")
-    lines.append(f"{prepared.report['num_images']} images prepared, {prepared.report['num_skipped']} skipped, "
-                 f"{len(prepared.report['duplicates'])} duplicates removed")
+    lines.append(f"{prepared.report['num_images']} images prepared, {prepared.report['num_skipped']} unreadable "
+                 "file(s) skipped" + duplicates_line(prepared.report["duplicates"]))
     return "\n".join(lines)
+
+
+def duplicates_line(duplicates: list[dict]) -> str:
+    """What the removed duplicates were, with one example: byte-identical copies of a file (a
+    download that holds the dataset twice keeps one), and files found under two classes (no label
+    can be trusted, so every copy goes)."""
+    if not duplicates:
+        return ""
+    copies = [entry for entry in duplicates if entry["reason"] == "duplicate"]
+    conflicting = [entry for entry in duplicates if entry["reason"] != "duplicate"]
+    parts = []
+    if copies:
+        parts.append(f"{len(copies)} byte-identical copies removed (one kept), e.g. {copies[0]['file']} = "
+                     f"{copies[0]['duplicate_of']}")
+    if conflicting:
+        parts.append(f"{len(conflicting)} file(s) with the same bytes under two classes dropped, e.g. "
+                     f"{conflicting[0]['file']} = {conflicting[0]['duplicate_of']}")
+    return "; " + "; ".join(parts)

@@ -81,7 +81,7 @@ def kaggle_dataset(manifest: DatasetManifest) -> Path:
             f"dataset {manifest.name}: kagglehub could not download {handle} ({type(error).__name__}: {error}). "
             "Check the Kaggle credentials and network; if the version does not exist, choose another with "
             f"--handle {handle.split('/versions/')[0]} (latest) or --handle {handle.split('/versions/')[0]}/versions/N "
-            "(notebooks: the handle field).") from error
+            "(notebooks: the handle field of the options form).") from error
 
 
 def newest_cached(handle: str) -> Path | None:
@@ -104,12 +104,26 @@ def list_files(root: Path) -> list[Path]:
     return sorted(files)
 
 
-def fingerprint(root: Path, files: list[Path]) -> dict:
+COLAB_CACHE = os.environ.get("COLAB_CACHE_MOUNT_FOLDER", "/kaggle/input")  # kagglehub's mount in Colab
+
+
+def recorded_version(root: Path, handle: str = "") -> str:
+    """The dataset version a download is: from kagglehub's cache path (…/versions/N). In Colab,
+    kagglehub mounts datasets from Colab's own cache at /kaggle/input/<slug>, a path without the
+    version: a pinned handle's version is the one asked for; an unpinned one is not known."""
+    version = resolve_version(str(root))
+    if version or not str(root).startswith(COLAB_CACHE):
+        return version
+    pinned = resolve_version(handle) if handle and is_pinned(handle) else ""
+    return f"{pinned} (Colab cache)" if pinned else "unknown (Colab cache: kagglehub does not say which version)"
+
+
+def fingerprint(root: Path, files: list[Path], handle: str = "") -> dict:
     """What was downloaded: version, count and a hash of (relative path, size) pairs."""
     digest = hashlib.sha256()
     for path in files:
         digest.update(f"{path.relative_to(root).as_posix()}\t{path.stat().st_size}\n".encode())
-    return {"root": str(root), "version": resolve_version(str(root)), "num_files": len(files),
+    return {"root": str(root), "version": recorded_version(root, handle), "num_files": len(files),
             "sha256": digest.hexdigest()}
 
 
@@ -196,7 +210,7 @@ def scan(manifest: DatasetManifest, root: str | Path) -> tuple[list[Record], dic
     records, duplicates = remove_duplicates(records)
     records = assign_splits(manifest, records)
     records, moved = separate_patients(records)
-    report = {"source": fingerprint(root, files), "num_records": len(records),
+    report = {"source": fingerprint(root, files, manifest.kaggle_handle), "num_records": len(records),
               "unmapped_images": unmapped, "duplicates": duplicates, "patients_moved": moved}
     return records, report
 

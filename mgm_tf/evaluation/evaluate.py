@@ -13,6 +13,7 @@ import json
 
 import numpy as np
 
+from mgm_tf import judge
 from mgm_tf.baselines.cyclegan import build_cyclegan, cycle_domains
 from mgm_tf.dcgan import build_dcgan, load_dcgan_generator, unconditional_samples
 from mgm_tf.evaluation import features, label_fidelity, metrics
@@ -38,7 +39,7 @@ def synthetic_sets(run, prepared) -> dict:
     """{row: (uint8 images at the method's output size, labels or None)} for every row that ran."""
     final_images, final_labels = exported_dataset(run, prepared.channels)
     count, per_class = len(final_labels), max(1, len(final_labels) // prepared.num_classes)
-    seeds = np.array([image_seed(run.config.seed + 7, 0, index) for index in range(count)])
+    seeds = np.array([image_seed(run.config.seed + 7, 0, index) for index in range(count)], np.uint64)
     dcgan_generator = load_dcgan_generator(run, prepared.num_classes)
     dcgan_labels = class_cycle(prepared.num_classes, count) if len(dcgan_generator.inputs) > 1 else None
     dcgan_images = unconditional_samples(dcgan_generator, seeds, run.config.dcgan.latent_dim,
@@ -65,7 +66,7 @@ def _baseline_sets(run, prepared, count: int) -> dict:
         generator, _ = build_dcgan(run.config.dcgan, prepared.num_classes)
         generator.load_weights(str(run.path / "baseline_cgan" / "generator.weights.h5"))
         labels = class_cycle(prepared.num_classes, count)
-        seeds = np.array([image_seed(run.config.seed + 11, int(label), index) for index, label in enumerate(labels)])
+        seeds = np.array([image_seed(run.config.seed + 11, int(label), index) for index, label in enumerate(labels)], np.uint64)
         sets["cGAN"] = (unconditional_samples(generator, seeds, run.config.dcgan.latent_dim, labels=labels,
                                               label="cGAN baseline"), labels)
     if run.is_done("baseline_cyclegan"):
@@ -105,7 +106,7 @@ def _row_costs(run, name: str) -> dict:
             "final_g_loss": loss_row.get("g_loss"), "final_d_loss": loss_row.get("d_loss")}
 
 
-def measure_row(name, images, labels, real, prepared, extractors, judge, ceiling) -> dict:
+def measure_row(name, images, labels, real, prepared, extractors, referee, ceiling) -> dict:
     """One row of the comparison: quality in the domain, pixel and (when available) Inception
     spaces, diversity, and label agreement for labelled rows."""
     real_train, real_test = real
@@ -118,9 +119,9 @@ def measure_row(name, images, labels, real, prepared, extractors, judge, ceiling
              "domain": lean(quality_metrics(domain, real_train, real_test, evaluation_images, domain.name)),
              "pixels": lean(quality_metrics(None, real_train, real_test, evaluation_images, "pixels (64x64 grey)"))}
     if labels is not None:
-        entry["labels"] = label_metrics(judge, images, labels, prepared.channels, prepared.class_names)
-        print(f"  label agreement {label_fidelity.describe(entry['labels'])}"
-              + (f" (judge on held-out real images: {label_fidelity.describe(ceiling)})" if ceiling else ""))
+        entry["labels"] = label_metrics(referee, images, labels, prepared.channels, prepared.class_names)
+        print(f"  referee's label agreement {label_fidelity.describe(entry['labels'])}"
+              + (f" (referee on held-out real images: {label_fidelity.describe(ceiling)})" if ceiling else ""))
     if inception is not None:  # at 64 px for every row (real too), and at 256 px for the ×4 rows
         entry["inception"] = lean(quality_metrics(inception, real_train, real_test, evaluation_images,
                                                   f"{inception.name} @64px"))
@@ -144,21 +145,22 @@ def utility_of(sets: dict, prepared, settings) -> dict:
 
 
 def evaluate_run(run, prepared=None) -> dict:
-    """Train what evaluation needs (domain extractor, baselines), measure every row, write
-    report/metrics.json and the figures, and regenerate report/report.md."""
+    """Train what evaluation needs (the judge stage's referee, the baselines), measure every row,
+    write report/metrics.json and the figures, and regenerate report/report.md. Label agreement
+    and the domain features are the referee's: it took no part in choosing the images."""
     if not run.is_done("export"):
         raise ValueError(f"{run.path}: nothing to evaluate yet — run the pipeline through 'export' first")
     settings = run.config.evaluation
-    run_pipeline(run, ["extractor"] + (["baseline_cgan", "baseline_cyclegan"] if settings.baselines else []))
+    run_pipeline(run, ["judge"] + (["baseline_cgan", "baseline_cyclegan"] if settings.baselines else []))
     prepared = prepared or run.prepared()
     train, test = prepared.indices("train"), prepared.indices("test")
     real = prepared.images_gan[train], prepared.images_gan[test]
-    judge = label_fidelity.load_judge(run, prepared.num_classes)  # the domain CNN, whole: its features and its classes
-    domain, inception = features.domain_extractor(judge, prepared.name), resolve_inception(settings.inception)
+    referee = judge.load(run, "referee", prepared.num_classes)
+    domain, inception = features.domain_extractor(referee, prepared.name), resolve_inception(settings.inception)
     sets = synthetic_sets(run, prepared)
-    ceiling = label_metrics(judge, real[1], prepared.labels[test], prepared.channels, prepared.class_names) \
+    ceiling = label_metrics(referee, real[1], prepared.labels[test], prepared.channels, prepared.class_names) \
         if len(test) else None
-    rows = {name: ({**measure_row(name, *sets[name], real, prepared, (domain, inception), judge, ceiling),
+    rows = {name: ({**measure_row(name, *sets[name], real, prepared, (domain, inception), referee, ceiling),
                     **_row_costs(run, name)} if name in sets else {"status": "not run", **_row_costs(run, name)})
             for name in ROWS}
     result = {"dataset": prepared.name, "smoke": run.config.smoke, "class_names": prepared.class_names,
@@ -166,14 +168,15 @@ def evaluate_run(run, prepared=None) -> dict:
                              "standard_fid": bool(inception and inception.standard)},
               "feature_trust": {domain.name: feature_trust(domain, real[0], len(train)),
                                 "pixels (64x64 grey)": feature_trust(None, real[0], None)},
-              "real_diversity": metrics.diversity(real[0]), "label_judge": domain.name,
-              "label_ceiling": ceiling, "judge_verdict": label_fidelity.judge_verdict(run, prepared.num_classes),
+              "real_diversity": metrics.diversity(real[0]), "label_referee": domain.name,
+              "label_ceiling": ceiling, "label_status": judge.label_status(run, prepared.class_names),
+              "referee_gate": run.done_info("judge")["referee"]["classes"],
               "num_real_train": int(len(train)), "num_real_test": int(len(test)), "rows": rows,
               "utility": utility_of(sets, prepared, settings),
               "super_resolution": run.done_info("srgan").get("evaluation"),
               "vgg_weights": run.done_info("srgan").get("vgg_weights")}
     write_json(run.path / "report" / "metrics.json", result)
-    write_evaluation_figures(run, prepared, sets, domain, judge)
+    write_evaluation_figures(run, prepared, sets, domain, referee)
     write_run_report(run, prepared)
     return result
 

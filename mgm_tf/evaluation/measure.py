@@ -7,9 +7,11 @@ from __future__ import annotations
 import numpy as np
 
 from mgm_tf.data.decode import read_image
+from mgm_tf import judge
 from mgm_tf.evaluation import features, label_fidelity, metrics
 from mgm_tf.imaging import resize_all, to_channels
 from mgm_tf.io import read_csv
+from mgm_tf.kid import unit_scaled
 
 
 def to_eval_images(images: np.ndarray, channels: int, size: int = 64) -> np.ndarray:
@@ -31,9 +33,11 @@ def exported_dataset(run, channels: int):
 
 def measure_export(run, prepared) -> dict:
     """What a user needs to know about the exported dataset before trusting it, measured in
-    the report stage of every run: label agreement next to the judge's held-out accuracy,
-    diversity next to the real images', pixel-space precision/recall (equal sample sizes) and
-    the memorised share. Pixel space needs no trained network, so it works on the 16-image demo."""
+    the report stage of every run: diversity next to the real images', pixel-space
+    precision/recall (equal sample sizes) and the memorised share — pixel space needs no trained
+    network, so it works on the 16-image demo — and the labels: each class's status and gate,
+    the referee's agreement per class next to its precision on held-out real images, and the
+    judge's (selecting) agreement for comparison."""
     images, labels = exported_dataset(run, prepared.channels)
     train, test = prepared.indices("train"), prepared.indices("test")
     real_train, real_test = prepared.images_gan[train], prepared.images_gan[test]
@@ -41,13 +45,21 @@ def measure_export(run, prepared) -> dict:
     result = {"num_images": int(len(images)), "diversity": metrics.diversity(evaluation_images),
               "real_diversity": metrics.diversity(real_train),
               "pixels": lean(quality_metrics(None, real_train, real_test, evaluation_images, "pixels (64x64 grey)"))}
-    judge = label_fidelity.load_judge(run, prepared.num_classes)
-    if judge is not None:
-        result["judge"] = label_fidelity.judge_verdict(run, prepared.num_classes)
-        result["labels"] = label_metrics(judge, images, labels, prepared.channels, prepared.class_names)
-        if len(test):
-            result["label_ceiling"] = label_metrics(judge, real_test, prepared.labels[test], prepared.channels,
-                                                    prepared.class_names)
+    return {**result, **label_measurements(run, prepared, images, labels)}
+
+
+def label_measurements(run, prepared, images: np.ndarray, labels: np.ndarray) -> dict:
+    """Status per class; the gates of judge and referee on held-out real images; agreement with
+    the labels of the referee (the report's number) and of the judge (it selected: not independent)."""
+    info = run.done_info("judge")
+    if not info:
+        return {}
+    result = {"label_status": judge.label_status(run, prepared.class_names),
+              "gates": {name: {key: info[name][key] for key in ("classes", "confusion", "bar", "num_train")}
+                        for name in judge.NETWORKS}}
+    for name in judge.NETWORKS:
+        model = judge.load(run, name, prepared.num_classes)
+        result[f"{name}_agreement"] = label_metrics(model, images, labels, prepared.channels, prepared.class_names)
     return result
 
 
@@ -72,25 +84,15 @@ def quality_metrics(extractor, real_train, real_test, images, space: str) -> dic
     return result
 
 
-def unit_scaled(real: np.ndarray, *others: np.ndarray) -> tuple:
-    """Domain-CNN features divided by the real features' RMS per dimension. KID's cubic kernel
-    (x·y/d + 1)³ assumes features of unit scale, as InceptionV3's roughly are; a domain CNN's
-    scale is arbitrary (its pooled BatchNorm-ReLU features gave KID×100 in the hundreds of
-    thousands on the two-class fixture), which made its KID incomparable between runs.
-    Precision/recall and memorisation ratios do not change; FID scales by the same factor²."""
-    scale = float(np.sqrt(np.mean(real ** 2))) or 1.0
-    return (real / scale, *(other / scale for other in others))
-
-
 def feature_trust(extractor, real_train: np.ndarray, num_training_images: int | None) -> dict:
     """Can this feature space judge variety? (`metrics.feature_trust` on the real training images.)"""
     real = pixel_features(real_train) if extractor is None else features.extract(extractor, real_train)
     return metrics.feature_trust(real, num_training_images)
 
 
-def label_metrics(judge, images, labels, channels: int, class_names) -> dict:
-    """Agreement of each image's label with the judge's prediction, overall and per class."""
-    scores = label_fidelity.probabilities(judge, images, channels)
+def label_metrics(model, images, labels, channels: int, class_names) -> dict:
+    """Agreement of each image's label with a classifier's prediction, overall and per class."""
+    scores = judge.classify(model, images, channels)
     predicted = scores.argmax(axis=1)
     return {**label_fidelity.agreement(labels, predicted, class_names),
             "mean_label_probability": float(scores[np.arange(len(labels)), labels].mean()) if len(labels) else None}

@@ -9,14 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from mgm_tf.imaging import to_grey
-
-
-def psnr_ssim(reference: np.ndarray, candidate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-image PSNR (dB) and SSIM of uint8 images (tf.image, max_val 255, on all channels)."""
-    reference = tf.convert_to_tensor(reference, tf.float32)
-    candidate = tf.convert_to_tensor(candidate, tf.float32)
-    return (tf.image.psnr(reference, candidate, max_val=255.0).numpy(),
-            tf.image.ssim(reference, candidate, max_val=255.0).numpy())
+from mgm_tf.kid import kernel_inception_distance  # noqa: F401  (one KID, shared with training-time monitoring)
 
 
 def _sqrt_trace_product(sigma_a: np.ndarray, sigma_b: np.ndarray) -> float:
@@ -41,27 +34,6 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
     value = float(((mean_a - mean_b) ** 2).sum() + np.trace(sigma_a) + np.trace(sigma_b)
                   - 2.0 * _sqrt_trace_product(sigma_a, sigma_b))
     return max(value, 0.0)
-
-
-def kernel_inception_distance(features_a: np.ndarray, features_b: np.ndarray, num_subsets: int = 100,
-                              subset_size: int = 1000, seed: int = 0) -> dict:
-    """KID (Bińkowski et al. 2018): unbiased MMD² with the cubic kernel (x·y/d + 1)³, mean ± std
-    over random subsets. Unbiased, so it is trustworthy at small sample sizes (unlike FID)."""
-    size = min(subset_size, len(features_a), len(features_b))
-    if size < 2:
-        raise ValueError(f"KID needs at least 2 samples per set, got {len(features_a)} and {len(features_b)}")
-    rng = np.random.default_rng(seed)
-    dimension = features_a.shape[1]
-    values = []
-    for _ in range(num_subsets):
-        a = features_a[rng.choice(len(features_a), size, replace=False)]
-        b = features_b[rng.choice(len(features_b), size, replace=False)]
-        k_aa, k_bb = (a @ a.T / dimension + 1) ** 3, (b @ b.T / dimension + 1) ** 3
-        k_ab = (a @ b.T / dimension + 1) ** 3
-        off_diagonal = (k_aa.sum() - np.trace(k_aa) + k_bb.sum() - np.trace(k_bb)) / (size * (size - 1))
-        values.append(off_diagonal - 2.0 * k_ab.mean())
-    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "subset_size": size,
-            "num_subsets": num_subsets}
 
 
 def pairwise_distances(a: np.ndarray, b: np.ndarray, chunk: int = 2048) -> np.ndarray:

@@ -1,6 +1,8 @@
 """Downstream utility: does synthetic data help a classifier on real, held-out patients?
 
-The same small CNN (`features.build_classifier`) is trained on
+One classifier architecture, deliberately not the judge's (`judge.build_classifier` with
+`UTILITY_WIDTH` filters and `UTILITY_BLOCKS` blocks instead of 32 and 3), with seeds of its own
+(`UTILITY_SEED_OFFSET` + i), is trained on
   (a) real training data, (b) synthetic only (train on synthetic, test on real),
   (c) real + synthetic, (d) a reduced real set (the small-data case) + synthetic,
 and tested on the held-out real split: accuracy, balanced accuracy, macro-F1, one-vs-rest AUC,
@@ -11,8 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from mgm_tf.evaluation import features
+from mgm_tf import judge
 from mgm_tf.evaluation.metrics import classification_metrics
+
+
+# Not the judge's network nor its seeds: a classifier that only re-learned the judge (which chose
+# the synthetic images) would flatter them.
+UTILITY_WIDTH, UTILITY_BLOCKS, UTILITY_SEED_OFFSET = 24, 4, 1000
 
 
 def reduced_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -26,8 +33,9 @@ def reduced_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray
 
 
 def _fit_and_test(images, labels, test_images, test_labels, num_classes, seed, epochs) -> dict:
-    model = features.train_classifier(images, labels, num_classes, epochs=epochs, seed=seed)
-    probabilities = np.asarray(model.predict(features.to_unit_range(test_images, 64), verbose=0))
+    model = judge.train_classifier(images, labels, num_classes, epochs=epochs, seed=UTILITY_SEED_OFFSET + seed,
+                                   width=UTILITY_WIDTH, blocks=UTILITY_BLOCKS)
+    probabilities = judge.classify(model, test_images, test_images.shape[-1])
     return classification_metrics(test_labels, probabilities)
 
 
