@@ -128,9 +128,10 @@ def cutout(images: list, seed_generator, ratio: float = 0.5) -> list:
 
 AUGMENTATIONS = {"colour": colour, "translation": translation, "cutout": cutout}
 # The DiffAugment paper's small-data policy is colour, translation, cutout. Colour is left out by
-# default: a discriminator made blind to brightness and contrast let G1 drift in intensity (blobs
-# at half the real brightness on the blob fixture), and intensity is what medical classes are
-# often read from (DESIGN.md "DiffAugment without colour").
+# default: a discriminator made blind to brightness and contrast let G1 drift in intensity (on the
+# three-class blob fixture its background fell from 50 to 39 grey levels and the small dim class
+# from 33 % to 3 % of samples; benchmarks/augment_policy.py), and intensity is what medical classes
+# are often read from (DESIGN.md "Where the pipeline departs from the paper").
 DEFAULT_AUGMENT_POLICY = "translation,cutout"
 
 
