@@ -4,7 +4,7 @@ pixels tell: three classes (one pair easy to confuse) by default, or two.
     python benchmarks/label_fidelity.py [--classes 3] [--per-class 60] [--dcgan-steps 1200] [--cgan-steps 600]
                                         [--export] [--paper-networks] [--out DIR]
 
-Prints the tables DESIGN.md "Labels that hold" quotes and writes them, with the raw numbers, to
+Prints the tables DESIGN.md "Labels a reader can audit" quotes and writes them, with the raw numbers, to
 benchmarks/results/label_fidelity_<classes>class.{md,json}.
 """
 

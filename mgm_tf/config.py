@@ -54,8 +54,8 @@ class CGANConfig(GANConfig):
 @dataclasses.dataclass
 class SynthesisConfig:
     """How c is drawn for x = G2(z2, c, y). The paper's literal reading (§3.2-3.3) is
-    "class_blind": c = G1(z1) regardless of y, which measured labels at chance (DESIGN.md
-    "Labels that hold")."""
+    "class_blind": c = G1(z1) regardless of y, which on the blob fixture gave labels the
+    pixels confirm no better than chance (DESIGN.md "Labels a reader can audit")."""
 
     conditioning: str = "class_aware"  # "class_aware" | "class_blind" (paper literal) | "conditional_g1" (deviates from §3.2)
     condition_attempts: int = 20       # class_aware: draws of c per image before it is kept not accepted

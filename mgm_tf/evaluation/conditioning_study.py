@@ -2,7 +2,7 @@
 checked hold? A measured comparison on blob fixtures whose class can be read from the pixels
 (`fixtures.oracle_class`): two classes, or three with one pair easy to confuse.
 
-Variants (DESIGN.md "Labels that hold"):
+Variants (DESIGN.md "Labels a reader can audit"):
 - class_blind: the paper read literally, c = G1(z1) whatever y is;
 - class_aware (a): for classes the judge can check, c = G1(z1) redrawn until the judge's p(y | c)
   reaches the class's acceptance threshold;
