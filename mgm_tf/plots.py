@@ -27,8 +27,11 @@ def image_grid(images, titles=None, columns: int = 8, title: str = "", cell: flo
     count = len(images)
     columns = max(1, min(columns, count))
     rows = max(1, -(-count // columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(cell * columns, cell * rows + (0.4 if title else 0)),
-                                squeeze=False)
+    # constrained layout makes room for the suptitle and every (wrapped) title; tight_layout let
+    # the suptitle overlap the first row's titles
+    title_lines = len(textwrap.wrap(title, width=max(20, int(cell * columns * 12)))) if title else 0
+    figure, axes = plt.subplots(rows, columns, figsize=(cell * columns, cell * rows + 0.2 * title_lines),
+                                squeeze=False, layout="constrained")
     for index, axis in enumerate(axes.flat):
         axis.axis("off")
         if index >= count:
@@ -42,9 +45,8 @@ def image_grid(images, titles=None, columns: int = 8, title: str = "", cell: flo
             lines = [textwrap.fill(part, width=max(8, int(cell * 11)), break_long_words=True)
                      for part in str(titles[index]).split("\n")]
             axis.set_title("\n".join(lines), fontsize=7)
-    if title:
-        figure.suptitle(title, fontsize=9)
-    figure.tight_layout()
+    if title:  # wrapped to the figure's width: a grid of two cells is narrower than most titles
+        figure.suptitle(textwrap.fill(title, width=max(20, int(cell * columns * 12))), fontsize=9)
     return figure
 
 
@@ -82,7 +84,6 @@ def histograms(table: dict[str, np.ndarray], title: str = "", bins: int = 30):
     for axis, (name, values) in zip(axes.flat, table.items()):
         axis.hist(np.asarray(values, dtype=np.float64), bins=bins, color="tab:blue", alpha=0.8)
         axis.set_title(name, fontsize=8)
-    if title:
-        figure.suptitle(title, fontsize=9)
-    figure.tight_layout()
+    if title:  # wrapped to the figure's width: a grid of two cells is narrower than most titles
+        figure.suptitle(textwrap.fill(title, width=max(20, int(cell * columns * 12))), fontsize=9)
     return figure

@@ -155,7 +155,11 @@ def _trainers(run, prepared):
     classifier_batch = min(32, max(1, len(prepared.indices("train")) // 2))
     yield "judge", classifier, (rng.uniform(0, 1, (classifier_batch, 64, 64, 3)).astype(np.float32),
                                 (np.arange(classifier_batch) % classes).astype(np.int32))
-    yield "utility", classifier, None
+    from mgm_tf.evaluation.utility import UTILITY_BLOCKS, UTILITY_WIDTH
+
+    utility = judge.compiled_classifier(classes, UTILITY_WIDTH, UTILITY_BLOCKS)
+    yield "utility", utility, (rng.uniform(0, 1, (32, 64, 64, 3)).astype(np.float32),
+                               (np.arange(32) % classes).astype(np.int32))
     if config.evaluation.baselines:
         yield "baseline_cgan", dcgan_trainer(run, classes, augment), (images, labels)
         trainer = cyclegan.CycleGANTrainer(*cyclegan.build_cyclegan())
@@ -169,13 +173,15 @@ def estimate(run, prepared, steps: int = 2) -> list[dict]:
     takes, the seconds per step measured here (random data of the configured shapes), and the
     time that makes with each fresh trainer's first call (its tracing). Stages that train nothing
     (synthesis, filter, export, report) take seconds to minutes and are not listed."""
+    from mgm_tf import judge
+
     counts = [len(prepared.indices("train", label)) for label in range(prepared.num_classes)]
     planned = configured_steps(run.config, counts)
     rows, measured = [], {}
-    for stage, trainer, batch in _trainers(run, prepared):
-        if batch is not None:
+    with judge.fresh_models():
+        for stage, trainer, batch in _trainers(run, prepared):
             measured[stage] = seconds_per_step(trainer, batch, steps)
-        per_step, first_call = measured[stage] if batch is not None else measured["judge"]
+    for stage, (per_step, first_call) in measured.items():
         count, trainings = planned.get(stage, (0, 0))
         rows.append({"stage": stage, "part": "evaluation" if stage in EVALUATION_STAGES else "pipeline",
                      "steps": count, "seconds_per_step": per_step,

@@ -3,6 +3,7 @@
     python notebooks/build_notebooks.py            # rewrite the .ipynb sources (outputs dropped)
     python notebooks/build_notebooks.py --execute  # rewrite, run 00_quickstart at demo size and the rest in smoke mode
     python notebooks/build_notebooks.py --check    # exit 1 if a committed notebook differs from this source
+    python notebooks/build_notebooks.py --text     # new wording only: rewrite markdown, keep the outputs
 
 REPOSITORY and REF below are the one place the install source is written: the setup cell of
 every notebook shows them as form fields (a fork changes them there, or here and rebuilds).
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -23,6 +25,7 @@ import nbformat
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from mgm_tf import __version__  # noqa: E402
+from mgm_tf.timing import hours_range, paper_gpu_hours  # noqa: E402
 
 REPOSITORY = "https://github.com/mgm-tf/mgm_tf.git"
 REF = f"v{__version__}"
@@ -32,7 +35,13 @@ PAPER = ("S. Patel and A. Makwana, *MixGANMed: A Novel Hybrid Generative Framewo
          "Synthesis*, 2025 ([find it](https://scholar.google.com/scholar?q=MixGANMed+A+Novel+Hybrid+Generative+Framework"
          "+for+Multi-Modal+Medical+Imaging+Synthesis))")
 DATASET_CHOICES = '["demo", "pneumonia_xray", "diabetic_retinopathy", "brain_tumor_mri", "skin_cancer", "leukemia"]'
-T4_MODEL = "estimated for a T4 from `benchmarks/README.md` (step FLOPs at 35 % of its fp16 peak), not measured"
+# Measured on a 2-core AVX2-only CPU (oneDNN limited to AVX2; benchmarks/demo_time.py), demo preset.
+DEMO_TIME = "about 3 minutes of training on a 2-core CPU; the evaluation adds 9–12 minutes (it trains two baselines and 51 small classifiers). A T4 is not needed at this size."
+STAGE_TIMES = {"01": "demo preset: about 1 minute on a 2-core CPU (measured).",
+               "02": "demo preset: about 40 s on a 2-core CPU (measured, 300 steps).",
+               "03": "a few seconds for the demo preset's 200 candidates on a 2-core CPU (measured).",
+               "04": "demo preset: about 25 s on a 2-core CPU (measured: SRGAN and export).",
+               "05": "9–12 minutes for the demo run on a 2-core CPU (measured on two machines, with its two baselines)."}
 
 
 def buttons(name: str) -> str:
@@ -48,17 +57,27 @@ def setup_cell(full_size: bool) -> str:
     return f"""#@title Setup: install mgm_tf (a fixed release) and check the runtime
 REPOSITORY = "{REPOSITORY}"  #@param {{type:"string"}}
 REF = "{REF}"  #@param {{type:"string"}}
-import importlib, importlib.util, os
+import importlib, importlib.util, os, sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-if importlib.util.find_spec("mgm_tf") is None:  # a fresh runtime: install the release REF names
+spec = importlib.util.find_spec("mgm_tf")
+if spec is None or spec.origin is None:  # not installed (a cloned or uploaded folder named mgm_tf is no package)
     %pip install -q "git+{{REPOSITORY}}@{{REF}}"
-    importlib.invalidate_caches()
-if importlib.util.find_spec("mgm_tf") is None:
+    importlib.invalidate_caches(); sys.modules.pop("mgm_tf", None)
+    spec = importlib.util.find_spec("mgm_tf")
+if spec is None or spec.origin is None:
     raise RuntimeError(f"mgm_tf could not be installed from {{REPOSITORY}}@{{REF}}: check both fields (a fork: its "
-                       "own address; REF: a tag or commit that exists there), or upload the repository to the "
-                       "runtime and run %pip install ./mgm_tf")
+                       "own address; REF: a tag or commit that exists there), or run %pip install PATH on a clone")
 from mgm_tf import notebook
 policy = notebook.setup(full_size={full_size})  # versions, device, precision policy; warns without a GPU"""
+
+
+T4_TEXT = ("modelled for a T4, not measured: each step costs at least what an H200 measured for it (Keras 3 on JAX) "
+           "and its FLOPs at 10–35 % of the T4's fp16 peak (`mgm_tf/timing.py`); the range is the uncertainty")
+
+
+def t4(stage: str) -> str:
+    """A stage's (or 'pipeline', 'baselines') modelled T4 time at the paper's configuration."""
+    return hours_range(paper_gpu_hours()[stage])
 
 
 def header(name: str, title: str, what: str, time: str, full_size: bool = False) -> list:
@@ -67,32 +86,56 @@ def header(name: str, title: str, what: str, time: str, full_size: bool = False)
                          "claims this suite measures, not results it copies."),
             ("markdown", "## Setup\nRun this cell first. In Colab choose *Runtime → Change runtime type → T4 GPU* "
                          "before it. On a fresh runtime it installs the release in `REF` from `REPOSITORY` (about a "
-                         "minute); then it prints the device and the numeric precision it will train in "
-                         "(`mixed_float16` on a T4). Training state lives in the run directory, so after a "
-                         "disconnect you run the cells again and training continues where it stopped."),
+                         "minute; a folder named `mgm_tf`, from a clone or an upload, does not count as installed); "
+                         "then it prints the device and the numeric precision it will train in (`mixed_float16` on a "
+                         "T4). Training state lives in the run directory, so after a disconnect you run the cells "
+                         "again and training continues where it stopped."),
             ("code", setup_cell(full_size))]
 
 
-def options_cell(run_name: str, dataset: str, use_drive: bool, choose_dataset: bool) -> str:
+def drive_cells(use_drive: bool = True) -> list:
+    return [("markdown", "## Google Drive\nA run trains on this runtime's disk. With `use_drive` ticked, this cell "
+                         "mounts Google Drive (Colab asks you to sign in) and the run is copied to `MyDrive/mgm_tf_runs` "
+                         "after every stage and every training backup (at most a minute apart), so a new runtime "
+                         "continues from there. Untick it, or decline the sign-in, and the run stays on this runtime "
+                         "only; the cell says which."),
+            ("code", f'#@title Google Drive\nuse_drive = {use_drive}  #@param {{type:"boolean"}}\n'
+                     "drive = notebook.connect_drive(use_drive)")]
+
+
+def options_cell(run_name: str, dataset: str, choose_dataset: bool) -> str:
     dataset_line = (f'dataset = "{dataset}"  #@param {DATASET_CHOICES}' if choose_dataset
                     else f'dataset = "{dataset}"')
-    return (f'#@title Options (0 keeps the preset)\nrun_name = "{run_name}"  #@param {{type:"string"}}\n'
+    return (f'#@title Options (0 or empty keeps the preset)\nrun_name = "{run_name}"  #@param {{type:"string"}}\n'
             f"{dataset_line}\n"
+            'handle = ""  #@param {type:"string"}\n'
             'epochs = 0  #@param {type:"integer"}\n'
+            'sr_epochs = 0  #@param {type:"integer"}\n'
             'num_images = 0  #@param {type:"integer"}\n'
             'precision = "auto"  #@param ["auto", "float32", "mixed_float16", "mixed_bfloat16"]\n'
             'smoke_mode = False  #@param {type:"boolean"}\n'
             'data_dir = ""  #@param {type:"string"}\n'
-            f'use_drive = {use_drive}  #@param {{type:"boolean"}}\n'
-            "run = notebook.open_run(run_name, dataset, use_drive, data_dir, epochs, num_images, precision, smoke_mode)")
+            "run = notebook.open_run(run_name, dataset, data_dir, epochs, num_images, precision, smoke_mode, handle,\n"
+            "                        sr_epochs)")
 
 
-OPTIONS_TEXT = ("## Options\n`epochs`: epochs of each GAN (the paper trains 1,000; the demo preset counts optimiser "
-                "steps instead). `num_images`: synthetic images exported per class. `precision`: `auto` picks "
+OPTIONS_TEXT = ("## Options\n`handle`: a Kaggle handle to use instead of the dataset card's, `owner/slug` (the latest "
+                "version) or `owner/slug/versions/N`. `epochs`: epochs of each GAN (the paper trains 1,000; the demo "
+                "preset counts optimiser steps instead). `sr_epochs`: epochs of the SRGAN (100 at paper scale; most of "
+                "a CPU run's time). `num_images`: synthetic images exported per class. `precision`: `auto` picks "
                 "`mixed_float16` on a T4 and is recorded with the run; a run is not resumed under another policy. "
-                "`smoke_mode`: a few steps at tiny sizes, to see every cell work (not results). `data_dir`: a folder "
-                "of your own images, one subfolder per class, instead of the dataset. Re-running with the same "
-                "`run_name` resumes the run; raising `epochs` continues training.")
+                "`smoke_mode`: a few steps at tiny sizes, to see every cell work (not results); untick it and run the "
+                "cell again to train for real. `data_dir`: a folder of your own images, one subfolder per class, "
+                "instead of the dataset. Re-running with the same `run_name` resumes the run; raising `epochs` or "
+                "`sr_epochs` continues training.")
+
+RESOURCES_TEXT = ("## This runtime, and how long the run will take on it\nThe GPU (name and memory), CPU and disk, "
+                  "then a few train steps of every stage this configuration trains, the evaluation's baselines and "
+                  "classifiers included, timed here and multiplied by the steps the configuration asks for.")
+
+TENSORBOARD_TEXT = ("## TensorBoard\nEvery GAN stage logs its losses for TensorBoard as it trains "
+                    "(`<stage>/tensorboard/`). In Colab this cell opens TensorBoard here; elsewhere it prints the "
+                    "command.")
 
 
 def next_steps(text: str) -> list:
@@ -100,11 +143,16 @@ def next_steps(text: str) -> list:
 
 
 def stage_preamble(name: str, title: str, what: str, time: str) -> list:
-    return header(name, title, what, time) + [
+    return header(name, title, what, time) + drive_cells() + [
         ("markdown", OPTIONS_TEXT + " The stage notebooks share the run `stages_demo`: run them in order, or run "
                                     "one alone (in smoke mode it first makes what it needs)."),
-        ("code", options_cell("stages_demo", "demo", True, choose_dataset=True)),
+        ("code", options_cell("stages_demo", "demo", choose_dataset=True)),
         ("code", "prepared = run.prepared()\nnotebook.show_counts(prepared)")]
+
+
+def train_step_cells(trainer: str, module: str, what: str) -> list:
+    return [("markdown", f"## The train step\n{what}"),
+            ("code", f"from mgm_tf import {module}\nnotebook.show_code({module}.{trainer}.train_step)")]
 
 
 def quickstart() -> list:
@@ -115,25 +163,29 @@ def quickstart() -> list:
         "export of a labelled dataset marked as synthetic — on the `demo` set embedded in the package: 16 chest "
         "X-rays of Kermany et al. (CC BY 4.0), 8 normal and 8 with bacterial pneumonia. It needs no Kaggle account "
         "and no GPU. Sixteen images are far too few for good images: this shows the pipeline working and how to "
-        "judge its output, not results. The outputs saved in this notebook come from a real demo-size run.",
-        "about 2 minutes of training (130 s measured on a 2-core CPU) and 9 minutes of evaluation (it trains two "
-        "baselines and 51 small classifiers); a T4 is not needed at this size. Setup on a fresh Colab runtime adds "
-        "about a minute.") + [
-        ("markdown", "## Options\nThe run directory keeps everything the run makes. `use_drive` puts it on Google "
-                     "Drive, which survives a disconnect. `smoke_mode` runs a few steps only (what CI does)."),
+        "judge its output, not results. The demo trains smaller networks than the paper's, for fewer steps "
+        "(README, \"What the demo changes\"). The outputs saved in this notebook come from a real demo-size run.",
+        f"{DEMO_TIME} Setup on a fresh Colab runtime adds about a minute.") + drive_cells(False) + [
+        ("markdown", "## Options\nThe run directory keeps everything the run makes. `smoke_mode` runs a few steps "
+                     "only (what CI does)."),
         ("code", '#@title Options\nrun_name = "quickstart_demo"  #@param {type:"string"}\n'
-                 'use_drive = False  #@param {type:"boolean"}\nsmoke_mode = False  #@param {type:"boolean"}\n'
-                 'run = notebook.open_run(run_name, "demo", use_drive, smoke=smoke_mode)'),
+                 'smoke_mode = False  #@param {type:"boolean"}\n'
+                 'run = notebook.open_run(run_name, "demo", smoke=smoke_mode)'),
         ("markdown", "## The data\nWhere the images come from, their licence and how to cite them, then the number "
                      "of images per class and split. Patients never straddle the training and test splits, so the "
                      "test images measure what the networks learned, not what they saw."),
         ("code", f'{CHECK}\nnotebook.show_dataset_card("demo")'),
         ("code", "prepared = run.prepared()\nnotebook.show_counts(prepared)"),
-        ("markdown", "## Train and synthesise\nEvery stage in order, each with a progress bar. A stage that has "
-                     "finished is skipped when the cell runs again. Look at the loss values only to see that "
-                     "training runs: GAN losses do not measure image quality."),
+        ("markdown", RESOURCES_TEXT),
+        ("code", "notebook.show_resources(run, prepared)"),
+        ("markdown", "## Train and synthesise\nEvery stage in order, each with a progress bar; while a GAN trains, "
+                     "its newest sample grid replaces the last one below it. A stage that has finished is skipped "
+                     "when the cell runs again. Look at the loss values only to see that training runs: GAN losses "
+                     "do not measure image quality."),
         ("code", "timings = notebook.run_stages(run)"),
         ("code", f'{CHECK}\nnotebook.training_facts(run, "dcgan")\nnotebook.training_facts(run, "cgan")'),
+        ("markdown", TENSORBOARD_TEXT),
+        ("code", "notebook.tensorboard(run)"),
         ("markdown", "## Look at what was made\nFirst G1's samples from fixed noise over training, then G2's "
                      "refinements (top row: the conditioning images), the filter's best and worst candidates with "
                      "its score histograms, and finally real and exported synthetic images side by side. Ask of "
@@ -141,18 +193,25 @@ def quickstart() -> list:
                      "other, and does any look like a copy of a real one?"),
         ("code", 'notebook.show_sample_progress(run, "dcgan")\nnotebook.show_samples(run, "cgan")'),
         ("code", "notebook.show_filter(run)\nnotebook.show_synthetic(run)"),
-        ("markdown", "## The exported dataset, measured\n`synthetic/manifest.csv` lists every image with its label, "
-                     "the label judge's predicted class, seed and lineage. The check below must read `True` "
-                     "everywhere. The report's table puts each measure next to the real images' value: pairwise "
-                     "SSIM near the real one (1.0 means one image repeated), pixel diversity at least half the real "
-                     "one, precision above 0 (images lie near real ones; noise scores 0), recall above 0 (they "
-                     "cover some real images), memorised share 0 (no near-copy of a training image)."),
+        ("markdown", "## The exported dataset, measured\n`synthetic/` holds the images, `manifest.csv` (per image: "
+                     "label, label status, the judge's p(label), the referee's class, seed, lineage) and a dataset "
+                     "card, `README.md`. The check below must read `True` everywhere. Then the report's table: each "
+                     "measure next to the real images' value and its target — pairwise SSIM at most 0.2 above the "
+                     "real one (1.0: one image repeated), pixel diversity at least half the real one, recall above 0 "
+                     "(they cover some real images), memorised share 0 — each marked met or missed. Pixel precision "
+                     "is shown without a target: on 12 real images almost no new image falls within a real one's "
+                     "pixel neighbourhood, and the table says so when it reads 0. Last, the labels: with 2 held-out "
+                     "images per class no class can be checked, so every label here is `unchecked`, and the card "
+                     "and the folder say so."),
         ("code", f"{CHECK}\nnotebook.export_facts(run)"),
         ("code", "notebook.show_export_check(run)"),
+        ("markdown", "## Take the dataset with you\nOne zip of `synthetic/` (images, manifest, card): downloaded by "
+                     "the browser in Colab, copied to Drive when Drive is connected."),
+        ("code", "archive = notebook.download_synthetic(run)"),
         ("markdown", "## Evaluate\nEvery row of the paper's comparison measured the same way (see "
                      "`05_evaluation.ipynb` for how to read each number): KID on the dataset's own features, "
-                     "precision/recall, memorisation, and whether a classifier trained with the synthetic images "
-                     "does better on real held-out patients."),
+                     "precision/recall, memorisation, label agreement by the referee, and whether a classifier "
+                     "trained with the synthetic images does better on real held-out patients."),
         ("code", "from mgm_tf.evaluation.evaluate import evaluate_run\nmetrics = evaluate_run(run)\n"
                  "notebook.show_evaluation(run)"),
         ("code", f"{CHECK}\nnotebook.metric_facts(metrics)"),
@@ -167,27 +226,36 @@ def dcgan() -> list:
         "G1 is an unconditional DCGAN: from 100 numbers drawn from a normal distribution it makes a 64×64 image, "
         "and a discriminator D1 learns to tell its images from real ones. It sees every training image, whatever "
         "its class, and learns the modality's structure. Its samples become the conditioning images of stage 2. "
-        "This notebook also trains the small domain CNN (the `extractor` stage) whose features track KID during "
-        "training and which later checks labels.",
-        "demo preset: 70 s on a 2-core CPU (measured: 12 s extractor, 56 s for 1,200 DCGAN steps). Paper settings "
-        f"on a real dataset: about 18 h on that CPU (measured step time × steps) or 0.1 h on a T4 ({T4_MODEL}).") + [
+        "This notebook also trains the label judge and referee (the `judge` stage): two small CNNs on disjoint "
+        "halves of the real training images, whose features track KID during training and which later choose and "
+        "check labels.",
+        f"{STAGE_TIMES['01']} Paper settings on a real dataset: about 18 h on that CPU (measured step time × steps), "
+        f"{t4('dcgan')} on a T4 ({T4_TEXT}).") + [
         ("markdown", "## The networks\nDCGAN conventions (Radford et al.): G1 grows a 4×4 map to 64×64 with "
                      "transposed 4×4 convolutions, BatchNorm and ReLU, ending in tanh; D1 shrinks the image with "
-                     "strided convolutions and LeakyReLU to one logit. The printed counts are checked in CI."),
+                     "strided convolutions and LeakyReLU to one logit. The printed counts are the paper-size "
+                     "networks' and are checked in CI (the demo's D1 is narrower: see the summary above them)."),
         ("code", 'notebook.show_networks(run, "dcgan", prepared.num_classes)'),
         ("code", f'{CHECK}\nfrom mgm_tf import dcgan, gan\n'
                  "print(gan.count_parameters(dcgan.build_dcgan_generator()))\n"
                  "print(gan.count_parameters(dcgan.build_dcgan_discriminator()))"),
-        ("markdown", "## Train\nAdam 1e-4, β1 0.5, batch 16 (§4). The bar shows epochs with the latest losses. "
-                     "A grid of samples from fixed noise is saved every few epochs; the backup is written at most "
-                     "once a minute, so a disconnect costs at most a minute."),
-        ("code", 'print(run.config.dcgan)\ntimings = notebook.run_stages(run, "extractor", "dcgan")'),
+    ] + train_step_cells("DCGANTrainer", "dcgan",
+                         "One step, as `fit` runs it: real images in, noise drawn, G1 forward, D1 on real and fake "
+                         "images (DiffAugment first on small sets), the two losses of eq. 1 (plus the mode-seeking "
+                         "term when it is on), one gradient tape per network, both optimizers applied.") + [
+        ("markdown", "## Train\nAdam, β1 0.5, batch 16 (§4; the demo preset's learning rate is 2e-4). The bar shows "
+                     "epochs with the latest losses, and the newest grid of samples from fixed noise replaces the "
+                     "last one as training goes. The backup is written at most once a minute, so a disconnect costs "
+                     "at most a minute."),
+        ("code", 'print(run.config.dcgan)\ntimings = notebook.run_stages(run, "judge", "dcgan")'),
         ("code", f'{CHECK}\nnotebook.training_facts(run, "dcgan")'),
         ("markdown", "## Look at the results\nSamples from the same noise early, midway and at the end of training: "
                      "blobs should turn into the modality's shapes, and the 16 samples should differ from each "
                      "other (identical samples are mode collapse). Then the losses per epoch; D's loss falling to "
                      "zero means D won and G stopped learning. KID against training time is in `05_evaluation`."),
         ("code", 'notebook.show_sample_progress(run, "dcgan")\nnotebook.show_history(run, "dcgan")'),
+        ("markdown", TENSORBOARD_TEXT),
+        ("code", "notebook.tensorboard(run)"),
     ] + next_steps("Continue with `02_conditional_gan.ipynb` on the same `run_name`.")
 
 
@@ -197,18 +265,22 @@ def conditional() -> list:
         "G2(z, c, y) turns a conditioning image c into an image of class y. In training, c = degrade(x) is a real "
         "image made soft the way a DCGAN sample is (down- and up-sampled, noise, brightness/contrast jitter) and "
         "G2 learns to give back a sharp image of its class. D2 judges the pair (x, c) stacked to 64×64×6, with a "
-        "plane that encodes the label. At synthesis c comes from G1, drawn until the label judge agrees it shows "
-        "class y.",
-        "demo preset: 43 s on a 2-core CPU (measured, 600 steps). Paper settings on a real dataset: about 26 h on "
-        f"that CPU (measured step time × steps) or 0.1 h on a T4 ({T4_MODEL}).") + [
-        ("markdown", "## The networks\nWith `num_classes=None` these are the paper's networks exactly (D2 alone has "
-                     "678,337 parameters, the paper's \"0.67 M\"); the pipeline adds one label plane to each "
-                     "(§3.3)."),
+        "plane that encodes the label. At synthesis c comes from G1, drawn until the label judge accepts that it "
+        "shows class y (for the classes the judge can check).",
+        f"{STAGE_TIMES['02']} Paper settings on a real dataset: about 26 h on that CPU (measured step time × steps), "
+        f"{t4('cgan')} on a T4 ({T4_TEXT}).") + [
+        ("markdown", "## The networks\nWith `num_classes=None` and width 1 these are the paper's networks exactly "
+                     "(D2 alone has 678,337 parameters, the paper's \"0.67 M\"); the pipeline adds one label plane "
+                     "to each (§3.3). The demo preset halves every width; the summaries show the run's."),
         ("code", 'notebook.show_networks(run, "cgan", prepared.num_classes)'),
         ("code", f"{CHECK}\nfrom mgm_tf import gan, refinement\n"
                  "print(gan.count_parameters(refinement.build_conditional_generator()))\n"
                  "print(gan.count_parameters(refinement.build_conditional_discriminator()))\n"
                  "print(refinement.build_conditional_discriminator().get_layer('pair').output.shape)"),
+    ] + train_step_cells("ConditionalRefinementTrainer", "refinement",
+                         "c = degrade(x) is made inside the step; with the mode-seeking term on, the fakes' second "
+                         "half repeats the first half's c and y with other noise, so the term measures what z "
+                         "changes. D2 sees (x, c, y) and (G2(z, c, y), c, y).") + [
         ("markdown", "## Train\nThe same optimiser settings as stage 1. When stage 1 has run, KID of the whole "
                      "sampler G2(z2, G1(z1), y) is logged as training goes (`cgan/kid.csv`)."),
         ("code", 'print(run.config.cgan)\ntimings = notebook.run_stages(run, "cgan")'),
@@ -223,15 +295,15 @@ def conditional() -> list:
 def quality_filter() -> list:
     return stage_preamble(
         "03_quality_filter.ipynb", "Stage 3 — synthesis and the quality filter (paper §3.4)",
-        "Synthesis makes candidates x = G2(z2, c, y) for every class, one recorded seed per image, with c = G1(z1) "
-        "redrawn until the label judge assigns it to y. The filter needs no training: it scores each candidate by "
-        "the variance of its Laplacian (sharpness), the entropy of its grey-level histogram (detail) and its mean "
-        "gradient magnitude (edges), ranks the scores within the class and keeps the best 20 %. Candidates the "
-        "judge assigns to another class are not kept.",
-        "a few seconds for the demo preset's 200 candidates on a 2-core CPU (measured); the filter scores about "
-        "17,600 images/s there.") + [
+        "Synthesis makes candidates x = G2(z2, c, y) for every class, one recorded seed per image. For a class the "
+        "label judge passed on held-out real images, c = G1(z1) is redrawn until the judge's p(y) reaches the "
+        "class's threshold; for the others c is the paper's class-blind draw and the labels stay unchecked. The "
+        "filter needs no training: it scores each candidate by the variance of its Laplacian (sharpness), the "
+        "entropy of its grey-level histogram (detail) and its mean gradient magnitude (edges), ranks the scores "
+        "within the class and keeps the best 20 %, never a candidate of a checked class below its threshold.",
+        f"{STAGE_TIMES['03']} The filter scores about 17,600 images/s there.") + [
         ("markdown", "## Synthesise and filter\nThis needs stages 1 and 2 in the run (notebooks 01 and 02)."),
-        ("code", 'notebook.require(run, "extractor", "dcgan", "cgan")\n'
+        ("code", 'notebook.require(run, "judge", "dcgan", "cgan")\n'
                  'timings = notebook.run_stages(run, "synthesize", "filter")'),
         ("code", f'{CHECK}\nnotebook.filter_facts(run)'),
         ("markdown", "## Look at the results\nThe histograms show the three scores over all candidates; the grid "
@@ -247,15 +319,19 @@ def srgan() -> list:
         "An SRGAN learns to turn 64×64 images into 256×256 ones from real images: random high-resolution crops "
         "and their bicubic downsamples. Its loss adds to the adversarial term the pixel MSE and the MSE of VGG19 "
         "features (eq. 3). It is then applied to the filtered synthetic images, which are exported as PNGs marked "
-        "synthetic in their text chunks and names, with a manifest of labels, lineage, seeds, scores and sha256.",
-        "demo preset: 22 s on a 2-core CPU (measured: 19 s SRGAN, 3 s export). Paper-scale SRGAN on a real "
-        f"dataset: about 3.3 h on a T4 ({T4_MODEL}); on a CPU it is impractical (about 500 h).") + [
+        "synthetic in their text chunks and names, with a manifest of labels and their status, lineage, seeds, "
+        "scores and sha256, and a dataset card.",
+        f"{STAGE_TIMES['04']} Paper-scale SRGAN on a real dataset: {t4('srgan')} on a T4 ({T4_TEXT}); about 50 h "
+        "on a 2-core CPU (measured step time × steps).") + [
         ("markdown", "## The networks\nSRResNet: residual blocks, two sub-pixel ×2 upsamplings, and the bicubic "
                      "upsampling of the input added to the output, so it starts as bicubic and learns detail."),
         ("code", 'notebook.show_networks(run, "srgan", prepared.num_classes)'),
+    ] + train_step_cells("SRGANTrainer", "srgan",
+                         "Low- and high-resolution crops in; G upsamples, D judges; G's loss is the adversarial term "
+                         "plus λ1 × pixel MSE plus λ2 × the MSE of frozen VGG19 features (eq. 3).") + [
         ("markdown", "## Train, then export\nVGG19 uses ImageNet weights when the runtime can download them (Colab "
                      "can); offline it uses random weights and the report says so."),
-        ("code", 'notebook.require(run, "extractor", "dcgan", "cgan", "synthesize", "filter")\n'
+        ("code", 'notebook.require(run, "judge", "dcgan", "cgan", "synthesize", "filter")\n'
                  'print(run.config.srgan)\ntimings = notebook.run_stages(run, "srgan", "export", "report")'),
         ("markdown", "## Super-resolution next to bicubic, on held-out real images\nPSNR (dB) and SSIM against the "
                      "real 256×256 image: higher is better, and the SRGAN should at least match bicubic "
@@ -263,9 +339,9 @@ def srgan() -> list:
                      "bicubic, the bottom row the SRGAN."),
         ("code", 'notebook.show_super_resolution(run)\nnotebook.show_samples(run, "srgan")'),
         ("markdown", "## The exported dataset\nEvery check must read `True`; then real and synthetic images side by "
-                     "side, each titled."),
+                     "side, each titled, and the zip to take away."),
         ("code", f"{CHECK}\nnotebook.export_facts(run)"),
-        ("code", "notebook.show_synthetic(run)"),
+        ("code", "notebook.show_synthetic(run)\narchive = notebook.download_synthetic(run)"),
     ] + next_steps("Measure the result in `05_evaluation.ipynb`.")
 
 
@@ -282,11 +358,12 @@ EVALUATION_GUIDE = (
     "It should be 0; any flagged image is shown in `nearest_pairs.png` and should not be shared.\n"
     "- **Pairwise SSIM** of the synthetic images against that of the real ones: much higher means repeated "
     "images (1.0: one image repeated).\n"
-    "- **Label agreement**: how often the label judge (a CNN trained on the real training images) assigns a "
-    "synthetic image to its label, next to the judge's own accuracy on held-out real images. Below the judge's "
-    "bar the labels are reported as unchecked.\n"
-    "- **Utility**: a classifier trained on real images, on synthetic only, and on both, always tested on "
-    "held-out real patients. Synthetic data helps when real + synthetic beats real alone.")
+    "- **Label agreement** is the referee's: a CNN trained on the half of the real training images the judge "
+    "never saw, which chose nothing. Read it next to the referee's own precision on held-out real images; a "
+    "class the judge could not check is labelled `unchecked` everywhere.\n"
+    "- **Utility**: a classifier (another architecture and other seeds than the judge's) trained on real images, "
+    "on synthetic only, and on both, always tested on held-out real patients. Synthetic data helps when real + "
+    "synthetic beats real alone.")
 
 
 def evaluation() -> list:
@@ -294,19 +371,19 @@ def evaluation() -> list:
         "05_evaluation.ipynb", "Stage 5 — honest evaluation",
         "GAN losses say nothing about image quality. This notebook measures every row of the paper's comparison — "
         "DCGAN, cGAN, CycleGAN, SRGAN on DCGAN, the ablations and MixGANMed — the same way: KID/FID on named "
-        "feature extractors, precision/recall, memorisation of training images, diversity, label agreement, and "
-        "the utility of the synthetic images for a classifier tested on held-out real patients.",
-        "about 6 minutes for the demo run on a 2-core CPU (measured, without the trained baselines); with the "
-        "cGAN and CycleGAN baselines trained at paper settings, hours on a T4.") + [
-        ("markdown", "## Evaluate\nThis trains what the comparison needs (the domain extractor and, unless in smoke "
-                     "mode, the cGAN and CycleGAN baselines), then measures each row. It needs a finished run "
-                     "(notebooks 01–04)."),
-        ("code", 'notebook.require(run, "extractor", "dcgan", "cgan", "synthesize", "filter", "srgan", "export")\n'
+        "feature extractors, precision/recall, memorisation of training images, diversity, label agreement by an "
+        "independent referee, and the utility of the synthetic images for a classifier tested on held-out real "
+        "patients.",
+        f"{STAGE_TIMES['05']} With the cGAN and CycleGAN baselines at paper settings, {t4('baselines')} more on a "
+        f"T4 ({T4_TEXT}).") + [
+        ("markdown", "## Evaluate\nThis trains what the comparison needs (unless in smoke mode, the cGAN and "
+                     "CycleGAN baselines), then measures each row. It needs a finished run (notebooks 01–04)."),
+        ("code", 'notebook.require(run, "judge", "dcgan", "cgan", "synthesize", "filter", "srgan", "export")\n'
                  "from mgm_tf.evaluation.evaluate import evaluate_run\nmetrics = evaluate_run(run)"),
         ("code", f'{CHECK}\nnotebook.metric_facts(metrics)'),
         ("markdown", EVALUATION_GUIDE),
         ("markdown", "## Tables and figures\nThe tables, then the first images of each method, the synthetic images "
-                     "the judge disagrees with most, the synthetic images nearest to training images with their "
+                     "the referee disagrees with most, the synthetic images nearest to training images with their "
                      "distances, and KID against training time."),
         ("code", "notebook.show_evaluation(run)"),
     ] + next_steps("Gather several runs into the paper's tables with `20_paper_tables.ipynb`.")
@@ -335,30 +412,42 @@ def dataset_notebook(number: int, dataset: str) -> tuple[str, list]:
         f"Downloads the `{dataset}` dataset with kagglehub ({modality}), looks at it, trains all four stages at the "
         "paper's settings, puts synthetic images next to real ones, and evaluates them. In smoke mode (CI) the "
         "download is served offline from tiny generated fixtures in the Kaggle folder layout, titled as such.",
-        f"at the paper's settings about 3.5 h on a T4 ({T4_MODEL}); about 540 h on a 2-core CPU (measured step "
-        "times × steps), so use a GPU. Downloads take minutes.", full_size=True) + [
+        f"at the paper's settings on a T4, {t4('pipeline')} for the pipeline and {t4('baselines')} more for the "
+        f"evaluation's baselines ({T4_TEXT}); about 95 h on a 2-core CPU (measured step times × steps), so use a "
+        "GPU. The resources cell below times this runtime. Downloads take minutes.", full_size=True) + drive_cells() + [
         ("markdown", OPTIONS_TEXT),
-        ("code", options_cell(dataset, dataset, True, choose_dataset=False)),
-        ("markdown", "## The data\nKaggle credentials come from kagglehub itself (Colab secrets `KAGGLE_USERNAME` / "
-                     "`KAGGLE_KEY`, or `kagglehub.login()`); this notebook never prints or stores a key. The card "
-                     "says where the data comes from, its licence and how to cite it."),
-        ("code", "if notebook.smoke_mode():\n    notebook.offline_dataset(dataset)  # tiny offline fixtures, Kaggle layout\n"
-                 "elif not notebook.kaggle_ready():\n"
-                 "    print('Add KAGGLE_USERNAME and KAGGLE_KEY as Colab secrets, or run kagglehub.login().')"),
+        ("code", options_cell(dataset, dataset, choose_dataset=False)),
+        ("markdown", "## The data\nPublic Kaggle datasets download without a Kaggle account; competition data (the "
+                     "EyePACS 2015 images) needs one, as the secret `KAGGLE_API_TOKEN` (Colab's key icon; "
+                     "kaggle.com → Settings → API → Generate New Token) or `kagglehub.login()`. This notebook never "
+                     "prints or stores a key. In Colab, kagglehub may serve a dataset from Colab's own cache, whose "
+                     "path names no version: the report then says which version was asked for, or that it is unknown. "
+                     "The card says where the data comes from, its licence and how to cite it."),
+        ("code", "notebook.data_source(dataset)"),
         ("code", f"{CHECK}\nnotebook.show_dataset_card(dataset)"),
         ("code", "prepared = run.prepared()\nnotebook.show_counts(prepared)"),
         ("markdown", "### A sample of each class, and the preprocessing before and after\nThe top row shows files as "
                      "decoded and resized, the bottom row after the modality's preprocessing."),
         ("code", "notebook.show_class_previews(prepared)\nnotebook.show_preprocessing(run, prepared)"),
-        ("markdown", "## Train all stages\nDCGAN → conditional refinement GAN → synthesis → quality filter → SRGAN → "
-                     "export, each with a progress bar; the stage notebooks `01`–`04` explain each one. A "
-                     "disconnect loses at most a minute of training: run the cells again."),
+        ("markdown", RESOURCES_TEXT),
+        ("code", "notebook.show_resources(run, prepared)"),
+        ("markdown", "## Train all stages\nThe label judge and referee → DCGAN → conditional refinement GAN → synthesis "
+                     "→ quality filter → SRGAN → export, each with a progress bar and, for the GANs, the newest sample "
+                     "grid; the stage notebooks `01`–`04` explain each one. A disconnect loses at most a minute of "
+                     "training: run the cells again."),
         ("code", "timings = notebook.run_stages(run)"),
+        ("markdown", TENSORBOARD_TEXT),
+        ("code", "notebook.tensorboard(run)"),
         ("markdown", "## Look at the results\nG1's samples over training, G2's refinements, the filter's choices, "
                      "then real and synthetic images side by side."),
         ("code", 'notebook.show_sample_progress(run, "dcgan")\nnotebook.show_samples(run, "cgan")\nnotebook.show_filter(run)'),
         ("code", "notebook.show_synthetic(run)"),
         ("code", f"{CHECK}\nnotebook.export_facts(run)"),
+        ("markdown", "## The exported dataset and its labels\nThe measures next to the real images', each target "
+                     "marked met or missed, and which labels were checked: per class, the judge's recall and "
+                     "precision on held-out real images, and the referee's agreement with the exported labels. Then "
+                     "the zip to take away."),
+        ("code", "notebook.show_export_check(run)\narchive = notebook.download_synthetic(run)"),
         ("markdown", "## Evaluate\nSee `05_evaluation.ipynb` for how to read each number."),
         ("code", "from mgm_tf.evaluation.evaluate import evaluate_run\nmetrics = evaluate_run(run)\nnotebook.show_evaluation(run)"),
         ("code", f"{CHECK}\nnotebook.metric_facts(metrics)"),
@@ -373,12 +462,12 @@ def paper_tables() -> list:
         "Gathers every evaluated run into the paper's Table 1 (final generator and discriminator losses, shown "
         "for parity only) and Table 2 (training time, trainable parameters) as measured here, next to the numbers "
         "that say something about the images: KID, precision/recall, memorisation and downstream utility.",
-        "seconds: it reads finished runs.") + [
-        ("markdown", "## Runs\nEvery run directory under the runs folder with `report/metrics.json`. In smoke mode, "
-                     "if there is none, a tiny demo run is made and evaluated first."),
+        "seconds: it reads finished runs.") + drive_cells() + [
+        ("markdown", "## Runs\nEvery run directory with `report/metrics.json`, in the local runs folder and, with "
+                     "Drive connected, in its copy on Drive. In smoke mode, if there is none, a tiny demo run is "
+                     "made and evaluated first."),
         ("code", '#@title Options\nruns_folder = "runs"  #@param {type:"string"}\n'
-                 'use_drive = True  #@param {type:"boolean"}\n'
-                 'runs = notebook.find_runs(runs_folder, use_drive)\nprint(len(runs) > 0, "evaluated runs found")'),
+                 'runs = notebook.find_runs(runs_folder)\nprint(len(runs) > 0, "evaluated runs found")'),
         ("markdown", "## Tables 1 and 2 next to quality, memorisation and utility\nOne row per run and method. "
                      "The columns the paper reports come first: the final generator and discriminator losses "
                      "(Table 1) and the training time and trainable parameters (Table 2), as measured here. Read "
@@ -431,6 +520,54 @@ def check() -> list[str]:
     return stale
 
 
+def refresh_text() -> list[str]:
+    """Rewrite the markdown cells of executed notebooks whose code cells are unchanged, keeping
+    their outputs (a wording change needs no re-run); returns the names whose code changed,
+    which need `--execute`."""
+    stale = []
+    for name, cells in all_notebooks().items():
+        path = HERE / name
+        notebook, fresh = nbformat.read(path, as_version=4), build(cells)
+        code = [(kind, source) for kind, source in sources(notebook) if kind == "code"]
+        if code != [(kind, source) for kind, source in sources(fresh) if kind == "code"] or \
+                [kind for kind, _ in sources(notebook)] != [kind for kind, _ in sources(fresh)]:
+            stale.append(name)
+            continue
+        for cell, source in zip(notebook.cells, fresh.cells):
+            cell.source = source.source
+        nbformat.write(notebook, path)
+    return stale
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def settled_text(text: str) -> str:
+    """Stream text as a terminal would leave it: each line's last carriage-return segment (a
+    progress bar's final state), without colour codes."""
+    lines = [ANSI.sub("", line).rsplit("\r", 1)[-1] for line in text.split("\n")]
+    return "\n".join(lines)
+
+
+def tidy_outputs(notebook) -> None:
+    """One stream output per stream and cell, settled (a progress bar redrawn 160 times becomes its
+    last line): what a reader of the committed notebook sees, not every redraw."""
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        outputs = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and outputs and outputs[-1].get("output_type") == "stream" \
+                    and outputs[-1]["name"] == output["name"]:
+                outputs[-1]["text"] += output["text"]
+            else:
+                outputs.append(output)
+        for output in outputs:
+            if output.get("output_type") == "stream":
+                output["text"] = settled_text(output["text"])
+        cell.outputs = outputs
+
+
 def execute(names, demo_size=("00_quickstart.ipynb",)) -> None:
     """Run notebooks and keep their outputs: those in demo_size as a user would (a real demo-size
     run, what a user gets), the others in smoke mode, whose outputs say so."""
@@ -441,6 +578,7 @@ def execute(names, demo_size=("00_quickstart.ipynb",)) -> None:
         os.environ.pop("MGM_SMOKE", None) if name in demo_size else os.environ.update(MGM_SMOKE="1")
         notebook = nbformat.read(HERE / name, as_version=4)
         NotebookClient(notebook, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
+        tidy_outputs(notebook)
         nbformat.write(notebook, HERE / name)
         print(f"executed {name}: {(HERE / name).stat().st_size / 1024:.0f} KB", flush=True)
 
@@ -450,7 +588,13 @@ def main(argv=None) -> int:
     parser.add_argument("--execute", nargs="*", metavar="NOTEBOOK",
                         help="execute the notebooks (all, or those named) and keep their outputs")
     parser.add_argument("--check", action="store_true", help="fail if committed notebooks differ from this source")
+    parser.add_argument("--text", action="store_true",
+                        help="rewrite the markdown of executed notebooks whose code is unchanged, keeping outputs")
     args = parser.parse_args(argv)
+    if args.text:
+        stale = refresh_text()
+        print("markdown rewritten" + (f"; code changed in {', '.join(stale)}: run --execute on them" if stale else ""))
+        return 1 if stale else 0
     if args.check:
         stale = check()
         print("notebooks in sync" if not stale else f"out of sync: {', '.join(stale)}")

@@ -41,3 +41,23 @@ def test_colour_export_keeps_three_channels(tmp_path):
     manifest = export_dataset(tmp_path, images, _rows([0, 0]), ["benign"], 3, generator="g", dataset="skin")
     first = read_csv(manifest)[0]
     assert np.array_equal(read_image(tmp_path / first["file"], 3), images[0])
+
+
+def test_grid_titles_stay_inside_the_figure_and_apart():
+    """A grid of two cells under a long title (the label-disagreement figure of a small run):
+    the title is wrapped inside the figure, and no two titles overlap."""
+    from mgm_tf.plots import image_grid
+
+    figure = image_grid(np.full((2, 64, 64, 1), 128, np.uint8), titles=["NORMAL → PNEUMONIA\np(label) 0.41"] * 2,
+                        columns=6, cell=1.7,
+                        title="labelled class → the referee's class, p(label): the worst disagreements per class")
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    page = figure.bbox
+    boxes = [figure._suptitle.get_window_extent(renderer)] + [axis.title.get_window_extent(renderer)
+                                                               for axis in figure.axes if axis.get_title()]
+    assert len(boxes) == 3
+    for box in boxes:
+        assert page.x0 <= box.x0 and box.x1 <= page.x1 and box.y1 <= page.y1
+    for index, box in enumerate(boxes):
+        assert not any(box.overlaps(other) for other in boxes[index + 1:])
