@@ -84,6 +84,7 @@ def histograms(table: dict[str, np.ndarray], title: str = "", bins: int = 30):
     for axis, (name, values) in zip(axes.flat, table.items()):
         axis.hist(np.asarray(values, dtype=np.float64), bins=bins, color="tab:blue", alpha=0.8)
         axis.set_title(name, fontsize=8)
-    if title:  # wrapped to the figure's width: a grid of two cells is narrower than most titles
-        figure.suptitle(textwrap.fill(title, width=max(20, int(cell * columns * 12))), fontsize=9)
+    if title:
+        figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
     return figure
