@@ -36,12 +36,12 @@ PAPER = ("S. Patel and A. Makwana, *MixGANMed: A Novel Hybrid Generative Framewo
          "+for+Multi-Modal+Medical+Imaging+Synthesis))")
 DATASET_CHOICES = '["demo", "pneumonia_xray", "diabetic_retinopathy", "brain_tumor_mri", "skin_cancer", "leukemia"]'
 # Measured on a 2-core AVX2-only CPU (oneDNN limited to AVX2; benchmarks/demo_time.py), demo preset.
-DEMO_TIME = "about 3 minutes of training on a 2-core CPU; the evaluation adds 9–12 minutes (it trains two baselines and 51 small classifiers). A T4 is not needed at this size."
+DEMO_TIME = "about 3 minutes of training on a 2-core CPU; the evaluation adds 10–15 minutes (it trains two baselines and 51 small classifiers). A T4 is not needed at this size."
 STAGE_TIMES = {"01": "demo preset: about 1 minute on a 2-core CPU (measured).",
                "02": "demo preset: about 40 s on a 2-core CPU (measured, 300 steps).",
                "03": "a few seconds for the demo preset's 200 candidates on a 2-core CPU (measured).",
                "04": "demo preset: about 25 s on a 2-core CPU (measured: SRGAN and export).",
-               "05": "9–12 minutes for the demo run on a 2-core CPU (measured on two machines, with its two baselines)."}
+               "05": "10–15 minutes for the demo run on a 2-core CPU (measured on two machines, with its two baselines)."}
 
 
 def buttons(name: str) -> str:
