@@ -36,9 +36,18 @@ def cpu_flags() -> frozenset:
     return frozenset()
 
 
+# oneDNN instruction-set limits (ONEDNN_MAX_CPU_ISA) below AVX512_CORE_BF16: with one of them,
+# oneDNN has no bfloat16 matmul even on a CPU that has one, and TensorFlow aborts the process
+# ("could not create a primitive descriptor for the matmul primitive").
+ONEDNN_ISAS_WITHOUT_BF16 = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE",
+                                      "AVX512_CORE_VNNI"})
+
+
 def cpu_has_bf16() -> bool:
-    """AVX512-BF16 or AMX-BF16: bfloat16 matmuls run natively instead of being emulated."""
-    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+    """AVX512-BF16 or AMX-BF16, and oneDNN allowed to use them: bfloat16 matmuls run natively
+    instead of being emulated."""
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags()) and limit not in ONEDNN_ISAS_WITHOUT_BF16
 
 
 def gpu_compute_capability() -> tuple[int, int] | None:

@@ -22,6 +22,16 @@ def test_auto_precision_follows_the_hardware(monkeypatch, gpu, bf16, expected):
         device.select_policy("float64")
 
 
+@pytest.mark.parametrize("limit, expected", [("", True), ("AVX2", False), ("avx512_core", False),
+                                             ("AVX512_CORE_BF16", True), ("AVX512_CORE_AMX", True)])
+def test_bf16_needs_onednn_allowed_to_use_it(monkeypatch, limit, expected):
+    """A bf16 CPU under ONEDNN_MAX_CPU_ISA=AVX2 has no bf16 matmul: mixed_bfloat16 there aborts
+    TensorFlow, so 'auto' must pick float32."""
+    monkeypatch.setattr(device, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16"}))
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", limit)
+    assert device.cpu_has_bf16() is expected
+
+
 def test_cpu_runtime_keeps_xla_off_and_one_step_per_call(monkeypatch):
     monkeypatch.setattr(device, "accelerator", lambda: None)
     assert device.resolve_jit("auto") is False and device.resolve_steps_per_execution("auto", 200) == 1
