@@ -143,8 +143,14 @@ def run_study(work_dir: str | Path, class_names=fixtures.THREE_CLASS_NAMES, per_
         if conditional in g1_runs:
             copies["dcgan"] = g1_runs[conditional]
         run = _variant_run(work_dir / "runs" / name.split(" ")[0].replace("+", "_"), config, copies)
-        run_pipeline(run, stages)  # dcgan skips itself where it was copied
-        g1_runs.setdefault(conditional, run)
+        try:
+            run_pipeline(run, stages)  # dcgan skips itself where it was copied
+        except ValueError as error:  # a variant the pipeline refuses (a class with no acceptable candidate)
+            result["variants"][name] = {"stopped": str(error)}
+            continue
+        finally:
+            if run.done_info("dcgan"):
+                g1_runs.setdefault(conditional, run)
         result["variants"][name] = measure_selection(run, prepared, class_names, through_export)
     return result
 
@@ -163,6 +169,10 @@ def study_markdown(result: dict) -> str:
     lines += ["", "| variant | class | labels | kept | oracle agrees | referee agrees | judge agrees |",
               "|---|---|---|---|---|---|---|"]
     for variant, row in result["variants"].items():
+        if "stopped" in row:
+            lines.append(f"| {variant} | — | stopped: {row['stopped'].split(':')[0]}: {row['stopped'].split(':')[1].strip()} "
+                         "| — | — | — | — |")
+            continue
         for name, entry in row["per_class"].items():
             lines.append(f"| {variant} | {name} | {entry['status']} | {entry['n']} ({_pct(entry['kept_share'])}) | "
                          f"{_pct(entry['oracle_agreement'])} | {_pct(entry['referee_agreement'])} | "
