@@ -1,5 +1,6 @@
 """mgm_tf: the MixGANMed hybrid GAN pipeline (DCGAN → conditional refinement GAN → quality
-filter → SRGAN) for labelled, clearly marked synthetic medical images, in Keras 3 / TensorFlow.
+filter → SRGAN) for labelled, clearly marked synthetic medical images, in Keras 3 on TensorFlow
+(the default) or JAX (`mgm_tf.backend`).
 
 One stage per module — `dcgan`, `refinement` (stage 2 and synthesis), `quality_filter`, `srgan`,
 `export` — with what they share in `gan`, `run`, `callbacks`, `io` and `imaging`; the stage

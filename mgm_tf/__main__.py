@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mgm_tf import config
+from mgm_tf import backend, config
 from mgm_tf.data import manifests
 
 
@@ -143,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("datasets", help="list dataset manifests and whether each is available offline")
     info = commands.add_parser("info", help="versions, device, precision policy (and a manifest summary)")
     info.add_argument("--dataset")
+    _backend_argument(info)
     prepare = commands.add_parser("prepare", help="download/check/preprocess a dataset into a prepared folder")
     _data_arguments(prepare)
     prepare.add_argument("--out", help="prepared folder (default prepared/NAME)")
@@ -157,9 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     _run_arguments(train)
     filtering = commands.add_parser("filter", help="(re)run the quality filter of a run")
     filtering.add_argument("--run", required=True)
+    _backend_argument(filtering)
     filtering.add_argument("--keep", type=float, help="fraction kept per class (paper: 0.2)")
     evaluate = commands.add_parser("evaluate", help="FID/KID, precision/recall, memorisation, utility, baselines")
     evaluate.add_argument("--run", required=True)
+    _backend_argument(evaluate)
     evaluate.add_argument("--inception", help="'auto', 'imagenet', 'random', 'none' or a weights file")
     evaluate.add_argument("--no-baselines", action="store_true", help="skip training the cGAN and CycleGAN baselines")
     compare = commands.add_parser("compare", help="cross-run tables (the paper's Tables 1-2 next to real metrics)")
@@ -168,7 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _backend_argument(parser) -> None:
+    parser.add_argument("--backend", choices=["tensorflow", "jax"],
+                        help="Keras backend (default: $KERAS_BACKEND, else tensorflow); jax trains without TensorFlow")
+
+
 def _run_arguments(parser) -> None:
+    _backend_argument(parser)
     parser.add_argument("--out", help="run directory (default runs/DATASET)")
     parser.add_argument("--smoke", action="store_true", help="tiny epochs and sizes: checks the code, not results")
     parser.add_argument("--epochs", type=int, help="epochs of the DCGAN and conditional GAN (paper: 1000)")
@@ -198,11 +207,11 @@ LIGHT_COMMANDS = ("datasets", "compare")  # answer without loading TensorFlow
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command not in LIGHT_COMMANDS:
-        from mgm_tf.colab import quiet_tensorflow
-
-        quiet_tensorflow()  # TensorFlow's C++ start-up lines (oneDNN, CUDA probing) stay out of the terminal
     try:
+        if args.command not in LIGHT_COMMANDS and backend.choose(getattr(args, "backend", None)) == "tensorflow":
+            from mgm_tf.colab import quiet_tensorflow
+
+            quiet_tensorflow()  # TensorFlow's C++ start-up lines (oneDNN, CUDA probing) stay out of the terminal
         return COMMANDS[args.command](args)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)

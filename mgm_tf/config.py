@@ -12,7 +12,7 @@ from pathlib import Path
 from mgm_tf.io import write_json
 
 SMOKE_BANNER = "SMOKE TEST: tiny epochs and sizes — these outputs check that the code runs; they are not results."
-RUNTIME_FACTS = ("stages", "policy", "package_version")  # may differ on resume; handled by Run.open / run_pipeline
+RUNTIME_FACTS = ("stages", "policy", "package_version", "backend")  # may differ on resume; handled by Run.open / run_pipeline
 CONTINUABLE = ("dcgan.epochs", "cgan.epochs", "srgan.epochs")  # a larger value continues training
 STAGES = ("judge", "dcgan", "cgan", "synthesize", "filter", "srgan", "export", "report")
 
@@ -117,6 +117,7 @@ class RunConfig:
     # Facts of the run, not choices: written when the run directory is made, compared on resume.
     policy: str = ""              # the precision policy `precision` resolved to (mixed_float16 on a T4)
     package_version: str = ""     # mgm_tf version that made the run
+    backend: str = ""             # the Keras backend it trains on (tensorflow or jax; `mgm_tf.backend`)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -184,7 +185,8 @@ def smoke(dataset: str = "demo") -> RunConfig:
     config.synthesis = SynthesisConfig(condition_attempts=4, label_check="keep")  # a 2-epoch judge: no drops
     config.filter = FilterConfig(candidates_per_class=10)                   # real runs: 500
     config.srgan = SRGANConfig(epochs=1, batch_size=2, crop=48, residual_blocks=2, filters=16,
-                               discriminator_filters=8, vgg_weights=None, sample_every=1)
+                               discriminator_filters=8, vgg_weights=None, sample_every=1,
+                               perceptual_layer="block2_conv2")  # the demo's: VGG19's first 2 blocks compile fast
     config.evaluation = EvaluationConfig(extractor_epochs=2, inception="none", utility_seeds=1, utility_epochs=2,
                                          utility_methods="MixGANMed", baselines=False)
     return config

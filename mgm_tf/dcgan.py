@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers, ops
 
 from mgm_tf.callbacks import kid_callbacks
-from mgm_tf.data.tfdata import gan_dataset
+from mgm_tf.data.batches import gan_input
 from mgm_tf.gan import (LEAK, GANTrainer, class_cycle, discriminator_loss, fixed_noise, generator_batch_norm,
                         label_input, label_plane, noise_for, progress, unpack)
 from mgm_tf.imaging import from_model_range
@@ -76,24 +75,20 @@ class DCGANTrainer(GANTrainer):
         super().__init__(generator, discriminator, latent_dim, seed, **kwargs)
         self.conditional = len(generator.inputs) > 1
 
-    def train_step(self, data):
+    def compute_losses(self, data) -> dict:
         images, labels = unpack(data)
         noise = self.noise(ops.shape(images)[0])
-        with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
-            if self.conditional:
-                fake_labels = self.generator_conditions(labels)
-                fake = self.generator([noise, fake_labels], training=True)
-                real_logits = self.discriminator(self.augmented([images, labels]), training=True)
-                fake_logits = self.discriminator(self.augmented([fake, fake_labels]), training=True)
-            else:
-                fake = self.generator(noise, training=True)
-                real_logits = self.discriminator(self.augmented(images), training=True)
-                fake_logits = self.discriminator(self.augmented(fake), training=True)
-            d_loss = discriminator_loss(real_logits, fake_logits)
-            g_loss = self.generator_objective(fake_logits, fake, noise)
-            scaled = self.scaled(self.d_optimizer, d_loss), self.scaled(self.g_optimizer, g_loss)
-        self.apply_both(discriminator_tape, generator_tape, *scaled)
-        return self.report(d_loss=d_loss, g_loss=g_loss)
+        if self.conditional:
+            fake_labels = self.generator_conditions(labels)
+            fake = self.generator([noise, fake_labels], training=True)
+            real_logits = self.discriminator(self.augmented([images, labels]), training=True)
+            fake_logits = self.discriminator(self.augmented([fake, fake_labels]), training=True)
+        else:
+            fake = self.generator(noise, training=True)
+            real_logits = self.discriminator(self.augmented(images), training=True)
+            fake_logits = self.discriminator(self.augmented(fake), training=True)
+        return {"d_loss": discriminator_loss(real_logits, fake_logits),
+                "g_loss": self.generator_objective(fake_logits, fake, noise)}
 
 
 def g1_classes(run, num_classes: int):
@@ -119,8 +114,8 @@ def train_dcgan(run, prepared, strategy, stage_name: str, num_classes, label: st
     stage_config, stage_dir = run.config.dcgan, run.stage_dir(stage_name)
     trainer = dcgan_trainer(run, num_classes, use_diff_augment(stage_config, prepared), strategy)
     generator, discriminator = trainer.generator, trainer.discriminator
-    dataset = gan_dataset(prepared, "train", stage_config.batch_size, run.config.seed, stage_config.balanced,
-                          labels=bool(num_classes))
+    dataset = gan_input(prepared, "train", stage_config.batch_size, run.config.seed, stage_config.balanced,
+                        labels=bool(num_classes), steps=stage_config.steps_per_epoch)
     noise = fixed_noise(run.config.seed, 16, stage_config.latent_dim)
     preview_labels = class_cycle(num_classes, 16) if num_classes else None
     monitor_seeds = np.arange(stage_config.kid_samples) + 10_000

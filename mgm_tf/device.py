@@ -51,13 +51,9 @@ def cpu_has_bf16() -> bool:
 
 
 def gpu_compute_capability() -> tuple[int, int] | None:
-    import tensorflow as tf
+    from mgm_tf import backend
 
-    gpus = tf.config.list_physical_devices("GPU")
-    if not gpus:
-        return None
-    details = tf.config.experimental.get_device_details(gpus[0])
-    return tuple(details.get("compute_capability", (0, 0)))
+    return backend.gpu_compute_capability()
 
 
 def select_policy(requested: str = "auto") -> str:
@@ -84,7 +80,12 @@ def apply_policy(requested: str = "auto") -> str:
 
 def cpu_kernels() -> str:
     """'oneDNN' or 'Eigen': the CPU kernels TensorFlow loaded with (`import mgm_tf` asks for
-    oneDNN on x86 before TensorFlow loads; see mgm_tf/__init__.py). Recorded with each stage."""
+    oneDNN on x86 before TensorFlow loads; see mgm_tf/__init__.py); 'XLA' on JAX, which compiles
+    every step for the CPU itself. Recorded with each stage."""
+    from mgm_tf import backend
+
+    if backend.is_jax():
+        return "XLA"
     try:
         from tensorflow.python.util import _pywrap_util_port
 
@@ -95,33 +96,37 @@ def cpu_kernels() -> str:
 
 def describe_device() -> str:
     import keras
-    import tensorflow as tf
 
-    devices = ", ".join(f"{d.device_type}:{d.name.split(':')[-1]}" for d in tf.config.list_physical_devices()) or "none"
-    return (f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {platform.machine()}\n"
+    from mgm_tf import backend
+
+    devices = ", ".join(backend.device_names()) or "none"
+    return (f"{backend.version_line()}, {platform.machine()}\n"
             f"devices: {devices}; CPU kernels: {cpu_kernels()}; CPU bf16: {cpu_has_bf16()}; policy in use: {keras.mixed_precision.global_policy().name}; "
             f"'auto' would pick: {select_policy('auto')}")
 
 
 def accelerator() -> str | None:
-    """'GPU' or 'TPU' when TensorFlow sees one, else None (a CPU runtime)."""
-    import tensorflow as tf
+    """'GPU' or 'TPU' when the backend sees one, else None (a CPU runtime)."""
+    from mgm_tf import backend
 
-    for kind in ("TPU", "GPU"):
-        if tf.config.list_logical_devices(kind):
-            return kind
-    return None
+    return backend.accelerator()
 
 
 def resolve_jit(setting, compiles: bool = True):
     """The `jit_compile` a stage's trainer is compiled with. "auto": False on CPUs (measured
     slower); on accelerators Keras' own "auto" unless the stage is known not to compile
     (`compiles=False`: the SRGAN's bicubic upsampling and DiffAugment's image transform have no
-    XLA kernels; `tests/test_training.py` compiles each trainer with XLA to keep this true)."""
+    XLA kernels; `tests/test_training.py` compiles each trainer with XLA to keep this true).
+    On JAX "auto" is always XLA: JAX has a kernel for every op here, and without `jit` each op
+    of a step would be dispatched from Python one by one."""
     if isinstance(setting, bool):
         return setting
     if setting != "auto":
         raise ValueError(f"jit_compile must be true, false or 'auto', got {setting!r}")
+    from mgm_tf import backend
+
+    if backend.is_jax():
+        return True
     return "auto" if compiles and accelerator() is not None else False
 
 
@@ -161,11 +166,11 @@ def describe_hardware(path=".") -> str:
     import shutil
     from pathlib import Path
 
-    import tensorflow as tf
+    from mgm_tf import backend
 
-    gpus = _gpu_memory() or [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
-                             for gpu in tf.config.list_physical_devices("GPU")]
-    tpus = tf.config.list_logical_devices("TPU")
+    names = backend.device_names()
+    gpus = _gpu_memory() or [name for name in names if name.startswith("GPU")]
+    tpus = [name for name in names if name.startswith("TPU")]
     accelerators = "; ".join(gpus) or (f"{len(tpus)} TPU core(s)" if tpus else "none (CPU only)")
     flags = ", ".join(flag for flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if flag in cpu_flags()) or "—"
     memory = ""

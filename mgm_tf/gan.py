@@ -3,11 +3,16 @@ term, the base trainer (two optimizers, loss scaling, trackers, the seed generat
 building blocks and per-image seeds. Each stage's own networks, `train_step` and stage
 function live in its module (`dcgan`, `refinement`, `srgan`).
 
-Every trainer is a `keras.Model` overriding `train_step` (the keras-io GAN idiom). A step runs
-G and D forward once and updates both from two gradient tapes (the tf/docs DCGAN pattern).
+Every trainer is a `keras.Model` overriding `train_step` (the keras-io GAN idiom). A stage's
+trainer writes its forward pass and losses once (`compute_losses`, in `keras.ops`); a step runs
+G and D forward once and updates each from the gradient of its own loss, by the backend's means:
+two gradient tapes on TensorFlow (the tf/docs DCGAN pattern), on JAX a pure function of the
+variables' values (`keras.StatelessScope`), one `jax.vjp` pulled back twice and each optimizer's
+`stateless_apply` (the keras-io "Customizing fit() with JAX" pattern, for two optimizers).
 Losses are float32 whatever the layer policy; under `mixed_float16` the optimizers are
-LossScaleOptimizers; under tf.distribute a replica's loss is divided by the number of replicas
-because Keras all-reduces gradients with a SUM.
+LossScaleOptimizers (`scale_loss` before the gradient, unscaled when applied); under
+tf.distribute a replica's loss is divided by the number of replicas because Keras all-reduces
+gradients with a SUM (on JAX a step sees the global batch: `backend.replicas` is 1).
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ import hashlib
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers, ops
 
-from mgm_tf.data.tfdata import to_model_range
+from mgm_tf import backend
+from mgm_tf.imaging import to_model_range
 
 LEAK = 0.2
 # Generator BatchNorm momentum 0.9 (PyTorch's 0.1): moving statistics follow a fast-changing
@@ -168,27 +173,44 @@ def make_optimizer(learning_rate: float = 1e-4, beta_1: float = 0.5) -> keras.op
 
 
 def replica_scaled(loss):
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    replicas = backend.replicas()
     return loss / replicas if replicas > 1 else loss
 
 
 def unpack(data):
     """(images, labels) or images alone → (model-range images, labels or None).
 
-    uint8 batches (what `tfdata.gan_dataset` yields) become [-1, 1] with 3 channels here, inside
-    the compiled step on the device; float batches are taken as already in model range."""
+    uint8 batches (what `data.batches.gan_input` yields) become [-1, 1] with 3 channels here,
+    inside the compiled step on the device; float batches are taken as already in model range."""
     images, labels = data, None
     if isinstance(data, (tuple, list)):
         images, labels = data[0], data[1] if len(data) > 1 else None
-    if images.dtype == tf.uint8:
+    images = ops.convert_to_tensor(images)
+    labels = ops.convert_to_tensor(labels) if labels is not None else None
+    if keras.backend.standardize_dtype(images.dtype) == "uint8":
         images = to_model_range(images)
     return images, labels
 
 
+class OptimizerPair:
+    """What Keras' JAX trainer carries as "the optimizer" between steps (its state holds
+    `model.optimizer.variables`): the variables of both of a GAN's optimizers, D's then G's."""
+
+    built = True
+
+    def __init__(self, *optimizers):
+        self.optimizers = optimizers
+
+    @property
+    def variables(self) -> list:
+        return [variable for optimizer in self.optimizers for variable in optimizer.variables]
+
+
 class GANTrainer(keras.Model):
     """Shared machinery of the stage trainers: a generator and a discriminator, their two
-    optimizers, a seed generator whose state is checkpointed, loss trackers and DiffAugment.
-    Subclasses write their own `train_step`."""
+    optimizers, a seed generator whose state is checkpointed, loss trackers, DiffAugment and the
+    gradient step of each backend. Subclasses write `compute_losses` (and, with more than one
+    generator or discriminator, `generator_variables`/`discriminator_variables`)."""
 
     tracked = ("d_loss", "g_loss")
 
@@ -213,8 +235,10 @@ class GANTrainer(keras.Model):
         self.d_optimizer = d_optimizer or make_optimizer(learning_rate, beta_1)
         self.g_optimizer = g_optimizer or make_optimizer(learning_rate, beta_1)
         # Variables exist before a BackupAndRestore checkpoint is loaded into them.
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.discriminator_variables())
+        self.g_optimizer.build(self.generator_variables())
+        if backend.is_jax():
+            self.optimizer = OptimizerPair(self.d_optimizer, self.g_optimizer)
 
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)
@@ -222,6 +246,12 @@ class GANTrainer(keras.Model):
     @property
     def metrics(self):
         return list(self.trackers.values())
+
+    def generator_variables(self) -> list:
+        return self.generator.trainable_variables
+
+    def discriminator_variables(self) -> list:
+        return self.discriminator.trainable_variables
 
     def noise(self, batch_size):
         return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
@@ -240,17 +270,75 @@ class GANTrainer(keras.Model):
         g_loss = generator_loss(fake_logits)
         return g_loss + self.mode_seeking * mode_seeking_term(fake, noise) if self.mode_seeking else g_loss
 
-    def apply_both(self, discriminator_tape, generator_tape, d_scaled, g_scaled):
-        """Each network's gradients of its scaled loss, applied by its optimizer (which unscales them)."""
-        for optimizer, tape, loss, network in ((self.d_optimizer, discriminator_tape, d_scaled, self.discriminator),
-                                               (self.g_optimizer, generator_tape, g_scaled, self.generator)):
-            variables = network.trainable_variables
-            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    def compute_losses(self, data) -> dict:
+        """One forward pass of G and D on a batch: {"d_loss", "g_loss", other tracked values}."""
+        raise NotImplementedError(f"{type(self).__name__} must define compute_losses")
 
     def report(self, **values):
         for name, value in values.items():
             self.trackers[name].update_state(value)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def train_step(self, *arguments):
+        """Keras calls `train_step(data)` on TensorFlow and `train_step(state, data)` on JAX."""
+        if backend.is_jax():
+            return self.jax_train_step(*arguments)
+        return self.tensorflow_train_step(*arguments)
+
+    def tensorflow_train_step(self, data):
+        """Two tapes over one forward pass; each network's gradients of its scaled loss, applied
+        by its optimizer (which unscales them)."""
+        import tensorflow as tf
+
+        with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
+            losses = self.compute_losses(data)
+            d_scaled = self.scaled(self.d_optimizer, losses["d_loss"])
+            g_scaled = self.scaled(self.g_optimizer, losses["g_loss"])
+        for optimizer, tape, loss, variables in (
+                (self.d_optimizer, discriminator_tape, d_scaled, self.discriminator_variables()),
+                (self.g_optimizer, generator_tape, g_scaled, self.generator_variables())):
+            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return self.report(**losses)
+
+    def jax_train_step(self, state, data):
+        """The same step as a pure function of the variables' values: the forward pass runs in a
+        StatelessScope (BatchNorm statistics and the seed state it advances are read back from
+        the scope), `jax.vjp` pulls the scaled losses back once per network, and each
+        optimizer's `stateless_apply` updates its network (unscaling, and under loss scaling
+        skipping a non-finite step, as `apply_gradients` does)."""
+        import jax
+
+        trainable, non_trainable, optimizer_values, metric_values = state
+        d_variables, g_variables = self.discriminator_variables(), self.generator_variables()
+        position = {id(variable): index for index, variable in enumerate(self.trainable_variables)}
+        d_values = [trainable[position[id(variable)]] for variable in d_variables]
+        g_values = [trainable[position[id(variable)]] for variable in g_variables]
+        given = (list(zip(self.trainable_variables, trainable)) + list(zip(self.non_trainable_variables, non_trainable))
+                 + list(zip(self.optimizer.variables, optimizer_values)))
+
+        def scaled_losses(d_values, g_values):
+            mapping = given + list(zip(d_variables, d_values)) + list(zip(g_variables, g_values))
+            with keras.StatelessScope(state_mapping=mapping) as scope:
+                losses = self.compute_losses(data)
+                scaled = (self.scaled(self.d_optimizer, losses["d_loss"]), self.scaled(self.g_optimizer, losses["g_loss"]))
+            updated = [scope.get_current_value(variable) for variable in self.non_trainable_variables]
+            return scaled, (losses, updated)
+
+        (d_scaled, g_scaled), pull_back, (losses, non_trainable) = jax.vjp(scaled_losses, d_values, g_values,
+                                                                         has_aux=True)
+        d_gradients = pull_back((ops.ones_like(d_scaled), ops.zeros_like(g_scaled)))[0]
+        g_gradients = pull_back((ops.zeros_like(d_scaled), ops.ones_like(g_scaled)))[1]
+        split = len(self.d_optimizer.variables)
+        d_values, d_state = self.d_optimizer.stateless_apply(optimizer_values[:split], d_gradients, d_values)
+        g_values, g_state = self.g_optimizer.stateless_apply(optimizer_values[split:], g_gradients, g_values)
+        trainable = list(trainable)
+        for variables, values in ((d_variables, d_values), (g_variables, g_values)):
+            for variable, value in zip(variables, values):
+                trainable[position[id(variable)]] = value
+        with keras.StatelessScope(state_mapping=list(zip(self.metrics_variables, metric_values))) as scope:
+            logs = self.report(**losses)
+        metric_values = [scope.get_current_value(variable) for variable in self.metrics_variables]
+        return logs, (trainable, non_trainable, list(d_state) + list(g_state), metric_values)
 
     def augmented(self, inputs):
         """DiffAugment on what D sees. The images of a pair (x or G(.), and c) get the same random

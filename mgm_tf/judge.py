@@ -29,7 +29,9 @@ import os
 
 import keras
 import numpy as np
+from keras import ops
 
+from mgm_tf import backend
 from mgm_tf.imaging import to_channels, to_unit_range
 
 NETWORKS = ("judge", "referee")
@@ -73,7 +75,10 @@ def compiled_classifier(num_classes: int, width: int = 32, blocks: int = 3) -> k
 def fresh_models():
     """Around training many new classifiers: each traces its own train function, and
     TensorFlow's retracing warning, which counts them together, would fire for tracing that is
-    necessary. Other messages pass."""
+    necessary. Other messages pass. (JAX has no such warning.)"""
+    if backend.is_jax():
+        yield
+        return
     import tensorflow as tf
 
     logger = tf.get_logger()
@@ -88,19 +93,33 @@ def fresh_models():
 def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, epochs: int = 20, seed: int = 0,
                      batch_size: int = 32, width: int = 32, blocks: int = 3) -> keras.Model:
     """Fit a classifier on uint8 images with light flips and shifts as augmentation."""
-    import tensorflow as tf
-
-    from mgm_tf.data.tfdata import finished
-
     keras.utils.set_random_seed(seed)
     model = compiled_classifier(num_classes, width, blocks)
     augment = keras.Sequential([keras.layers.RandomFlip("horizontal", seed=seed),
                                 keras.layers.RandomTranslation(0.05, 0.05, seed=seed)])
-    data = tf.data.Dataset.from_tensor_slices((to_unit_range(images, 64), labels.astype(np.int32)))
-    data = data.shuffle(len(labels), seed=seed).batch(batch_size).map(lambda x, y: (augment(x, training=True), y))
+    data = _augmented_batches(to_unit_range(images, 64), labels.astype(np.int32), augment, batch_size, seed)
     with fresh_models():
-        model.fit(finished(data), epochs=epochs, verbose=0, shuffle=False)  # tf.data shuffles already
+        model.fit(data, epochs=epochs, verbose=0, shuffle=False)  # the input shuffles already
     return model
+
+
+def _augmented_batches(images: np.ndarray, labels: np.ndarray, augment, batch_size: int, seed: int):
+    """Shuffled, augmented (image, label) batches: tf.data on TensorFlow, batches gathered from
+    the arrays on JAX (`data.batches.IndexedBatches`), the last smaller batch of a pass kept."""
+    if backend.is_jax():
+        from mgm_tf.data.batches import IndexedBatches
+
+        def make(items, _):
+            return ops.convert_to_numpy(augment(items[0], training=True)), items[1]
+
+        size = min(batch_size, len(labels))
+        return IndexedBatches([images, labels], size, seed, steps=-(-len(labels) // size), make=make)
+    import tensorflow as tf
+
+    from mgm_tf.data.tfdata import finished
+
+    data = tf.data.Dataset.from_tensor_slices((images, labels))
+    return finished(data.shuffle(len(labels), seed=seed).batch(batch_size).map(lambda x, y: (augment(x, training=True), y)))
 
 
 def classify(model: keras.Model, images: np.ndarray, channels: int, batch_size: int = 256) -> np.ndarray:

@@ -4,8 +4,8 @@ the facts CI checks. Notebooks hold no logic (STYLE.md 8): every picture or tabl
 comes from here (the runtime environment itself — Colab, smoke mode, Drive — is `mgm_tf.colab`).
 
 Imports of the pipeline happen inside the functions: the setup cell imports this module on a
-fresh runtime before TensorFlow loads, and `setup()` chooses the precision policy before any
-network is built.
+fresh runtime before Keras loads, and `setup()` chooses the backend before Keras loads and the
+precision policy before any network is built.
 """
 
 from __future__ import annotations
@@ -25,10 +25,14 @@ from mgm_tf.colab import (LiveImage, connect_drive, data_source, download_synthe
 FULL_SIZE_CPU_HOURS = 95
 
 
-def setup(precision: str = "auto", full_size: bool = False) -> str:
-    """Print versions, device and the precision policy in use (and apply it); returns the
-    policy. A full-size notebook on a runtime without a GPU says so before any long cell."""
-    quiet_tensorflow()
+def setup(precision: str = "auto", full_size: bool = False, backend: str = "") -> str:
+    """Choose the Keras backend (the form's field; "" keeps $KERAS_BACKEND, else TensorFlow),
+    print versions, device and the precision policy in use (and apply it); returns the policy.
+    A full-size notebook on a runtime without a GPU says so before any long cell."""
+    from mgm_tf import backend as backends
+
+    if backends.choose(backend or None) == "tensorflow":
+        quiet_tensorflow()
     from mgm_tf import __version__
     from mgm_tf.device import accelerator, apply_policy, describe_device
 
@@ -122,6 +126,15 @@ def show_resources(run, prepared) -> None:
         lines.append(f"| **{part}** | | | | **{timing.format_duration(total)}** |")
     show_markdown("\n".join(lines) + "\n\nSynthesis, the filter, the export and the measurements add seconds to "
                   "minutes. Steps are measured after warm-up on random data of the configured shapes.")
+
+
+def show_train_step(trainer_class) -> None:
+    """A trainer's forward pass and losses (`compute_losses`, the same on every backend) and the
+    gradient step of the backend in use (`GANTrainer.tensorflow_train_step` or `jax_train_step`)."""
+    from mgm_tf import backend
+
+    show_code(trainer_class.compute_losses)
+    show_code(trainer_class.jax_train_step if backend.is_jax() else trainer_class.tensorflow_train_step)
 
 
 def show_code(function) -> None:

@@ -16,7 +16,7 @@ import dataclasses
 import time
 from typing import Callable
 
-from mgm_tf import dcgan, export, judge, quality_filter, refinement, srgan, synthesis
+from mgm_tf import backend, dcgan, export, judge, quality_filter, refinement, srgan, synthesis
 from mgm_tf.baselines import cgan as baseline_cgan
 from mgm_tf.baselines import cyclegan as baseline_cyclegan
 from mgm_tf.device import apply_policy, cpu_kernels
@@ -64,24 +64,45 @@ def _epochs(run: Run, stage: str) -> int:
     return getattr(run.config, EPOCHS_OF[stage]).epochs
 
 
+def check_recorded(run: Run, field: str, value: str, stages, refusal: str, setting: str) -> None:
+    """A fact of the runtime a run recorded in config.json (`field`: its precision policy, its
+    Keras backend) against this runtime's `value`: a stage in the middle of training is refused
+    (`refusal` says why and how to resume); between stages the change is allowed and recorded.
+    `setting` words a value in the note ("under {}", "on the {} backend")."""
+    recorded = getattr(run.config, field)
+    if not recorded or recorded == value:
+        return
+    resuming = in_training(run, stages)
+    if resuming:
+        raise ValueError(f"{run.path}: stage(s) {', '.join(resuming)} {refusal}")
+    print(f"note: this run began {setting.format(recorded)}; from here on it runs {setting.format(value)} "
+          f"(each stage's {field} is in stages/<stage>.json)")
+    setattr(run.config, field, value)
+    run.config.save(run.path / "config.json")
+
+
 def check_policy(run: Run, policy: str, stages) -> None:
     """A training state saved under one precision policy is not resumed under another: the
     optimizers differ (mixed_float16 wraps Adam in a LossScaleOptimizer) and so would the
     numbers. Finished stages are safe — their weights are float32 under every policy — so a
     change between stages is allowed and recorded; one inside a stage is refused."""
     recorded = run.config.policy
-    if not recorded or recorded == policy:
-        return
-    resuming = in_training(run, stages)
-    if resuming:
-        raise ValueError(
-            f"{run.path}: stage(s) {', '.join(resuming)} were training under the {recorded} precision policy and this "
-            f"runtime gives {policy}. Resume where the run started (e.g. the same GPU type), or pass --precision "
-            f"{recorded} (notebooks: the precision field) to continue under {recorded} here, or use a new run directory.")
-    print(f"note: this run began under {recorded}; from here on it runs under {policy} "
-          "(each stage's policy is in stages/<stage>.json)")
-    run.config.policy = policy
-    run.config.save(run.path / "config.json")
+    check_recorded(run, "policy", policy, stages,
+                   f"were training under the {recorded} precision policy and this runtime gives {policy}. Resume where "
+                   f"the run started (e.g. the same GPU type), or pass --precision {recorded} (notebooks: the precision "
+                   f"field) to continue under {recorded} here, or use a new run directory.", "under {}")
+
+
+def check_backend(run: Run, name: str, stages) -> None:
+    """A training state saved under one Keras backend is not resumed under the other: the
+    random streams differ (the noise a resumed stage draws would not continue its own), and the
+    run would no longer say what trained it. Finished stages are saved weights, the same on both
+    backends, so later stages may run under the other backend; the change is recorded."""
+    recorded = run.config.backend
+    check_recorded(run, "backend", name, stages,
+                   f"were training on the {recorded} backend and this process runs {name}. Resume with --backend "
+                   f"{recorded} (or KERAS_BACKEND={recorded}; notebooks: the BACKEND field), or use a new run "
+                   "directory.", "on the {} backend")
 
 
 def continue_training(run: Run, stages) -> None:
@@ -112,9 +133,11 @@ def run_pipeline(run: Run, stages=None, strategy=None) -> dict:
     unknown = [stage for stage in stages if stage not in STAGES]
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; stages are {list(STAGES)}")
-    policy, kernels = apply_policy(run.config.precision), cpu_kernels()
-    print(f"run {run.path} — dataset {run.config.dataset}, precision policy {policy}, CPU kernels {kernels}")
+    policy, kernels, keras_backend = apply_policy(run.config.precision), cpu_kernels(), backend.current()
+    print(f"run {run.path} — dataset {run.config.dataset}, {backend.version_line()}, precision policy {policy}, "
+          f"CPU kernels {kernels}")
     check_policy(run, policy, stages)
+    check_backend(run, keras_backend, stages)
     continue_training(run, stages)
     prepared = run.prepared()
     timings = {}
@@ -125,9 +148,11 @@ def run_pipeline(run: Run, stages=None, strategy=None) -> dict:
         run.require(stage, STAGES[stage].requires)
         seed_everything(run.config.seed, stage)
         start = time.perf_counter()
-        info = STAGES[stage].function(run, prepared, strategy)
+        with backend.training_scope(strategy):
+            info = STAGES[stage].function(run, prepared, strategy)
         timings[stage] = time.perf_counter() - start
-        run.mark_done(stage, {**info, "wall_seconds": timings[stage], "policy": policy, "cpu_kernels": kernels})
+        run.mark_done(stage, {**info, "wall_seconds": timings[stage], "policy": policy, "cpu_kernels": kernels,
+                              "backend": keras_backend})
         run.clear_backup(stage)
         print(f"[{stage}] done in {timings[stage]:.1f} s")
         run.hooks.after_stage(stage)

@@ -9,15 +9,14 @@ import dataclasses
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers, ops
 
 from mgm_tf.callbacks import kid_callbacks
-from mgm_tf.data.tfdata import gan_dataset, to_model_range
+from mgm_tf.data.batches import gan_input
 from mgm_tf.dcgan import load_dcgan_generator
 from mgm_tf.gan import (LEAK, GANTrainer, class_cycle, discriminator_loss, fixed_noise, generator_batch_norm,
                         label_input, label_plane, noise_for, progress, unpack)
-from mgm_tf.imaging import from_model_range
+from mgm_tf.imaging import from_model_range, to_model_range
 from mgm_tf.run import compile_trainer, fit_stage, save_networks, strategy_scope, use_diff_augment
 
 
@@ -130,21 +129,17 @@ class ConditionalRefinementTrainer(GANTrainer):
         self.degrade_min_size = degrade_min_size
         self.degrade_noise = degrade_noise
 
-    def train_step(self, data):
+    def compute_losses(self, data) -> dict:
         images, labels = unpack(data)
         condition = degrade(images, self.seed_generator, self.degrade_min_size, self.degrade_noise)
         noise = self.noise(ops.shape(images)[0])
         label = [labels] if self.labelled else []
         fake_condition = [self.generator_conditions(value) for value in [condition] + label]
-        with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
-            fake = self.generator([noise] + fake_condition, training=True)
-            real_logits = self.discriminator(self.augmented([images, condition] + label), training=True)
-            fake_logits = self.discriminator(self.augmented([fake] + fake_condition), training=True)
-            d_loss = discriminator_loss(real_logits, fake_logits)
-            g_loss = self.generator_objective(fake_logits, fake, noise)
-            scaled = self.scaled(self.d_optimizer, d_loss), self.scaled(self.g_optimizer, g_loss)
-        self.apply_both(discriminator_tape, generator_tape, *scaled)
-        return self.report(d_loss=d_loss, g_loss=g_loss)
+        fake = self.generator([noise] + fake_condition, training=True)
+        real_logits = self.discriminator(self.augmented([images, condition] + label), training=True)
+        fake_logits = self.discriminator(self.augmented([fake] + fake_condition), training=True)
+        return {"d_loss": discriminator_loss(real_logits, fake_logits),
+                "g_loss": self.generator_objective(fake_logits, fake, noise)}
 
 
 def conditional_trainer(run, num_classes: int, diff_augment: bool, strategy=None) -> ConditionalRefinementTrainer:
@@ -168,7 +163,7 @@ def preview_batch(prepared, count: int = 8):
         members = prepared.indices("train", index % prepared.num_classes)
         if len(members):
             chosen.append(members[(index // prepared.num_classes) % len(members)])
-    images = to_model_range(prepared.images_gan[chosen]).numpy()
+    images = ops.convert_to_numpy(to_model_range(prepared.images_gan[chosen]))
     return images, prepared.labels[chosen].astype(np.int32)
 
 
@@ -186,7 +181,8 @@ def stage_cgan(run, prepared, strategy=None) -> dict:
     def preview():
         return np.concatenate([condition, np.asarray(trainer.generator([noise, condition] + extra, training=False))])
 
-    dataset = gan_dataset(prepared, "train", stage_config.batch_size, run.config.seed, stage_config.balanced)
+    dataset = gan_input(prepared, "train", stage_config.batch_size, run.config.seed, stage_config.balanced,
+                        steps=stage_config.steps_per_epoch)
     info = fit_stage(trainer, dataset, stage_dir, stage_config.epochs, preview, stage_config.sample_every,
                      run.config.tensorboard, "stage 2/4: conditional refinement GAN (top row: c = degrade(x))",
                      extra_callbacks=_pipeline_kid(run, prepared, trainer.generator),
@@ -226,7 +222,7 @@ def finetune_per_class(run, prepared, strategy) -> list[str]:
             trainer.generator.load_weights(str(run.path / "cgan" / "generator.weights.h5"))
             trainer.discriminator.load_weights(str(run.path / "cgan" / "discriminator.weights.h5"))
             subset = dataclasses.replace(prepared, splits=np.where(prepared.labels == label, prepared.splits, "none"))
-            dataset = gan_dataset(subset, "train", stage_config.batch_size, run.config.seed)
+            dataset = gan_input(subset, "train", stage_config.batch_size, run.config.seed)
             fit_stage(trainer, dataset, class_dir, stage_config.finetune_epochs_per_class, None, 1, False,
                       f"fine-tuning G2 on class {class_name}")
             save_networks(class_dir, stage_config, {"generator": trainer.generator,

@@ -1,8 +1,9 @@
 """A run directory and what every training stage does with it (DESIGN.md "Run directory").
 
 Stage outputs live in <run>/<stage>/, completion markers in <run>/stages/<stage>.json. A
-training stage builds its trainer inside a tf.distribute strategy scope (the default strategy
-on one device, so MirroredStrategy / TPUStrategy run the same code), fits it with the standard
+training stage builds its trainer inside its backend's distribution scope (`backend.strategy_scope`:
+on TensorFlow a tf.distribute strategy's, the default strategy on one device, so MirroredStrategy /
+TPUStrategy run the same code; on JAX a `keras.distribution`), fits it with the standard
 callbacks (`fit_stage`) and saves its networks atomically (`save_networks`). Which stages exist
 and in what order they run is `mgm_tf.pipeline`'s business.
 """
@@ -17,13 +18,11 @@ from pathlib import Path
 from typing import Callable
 
 import keras
-import tensorflow as tf
 
 from mgm_tf import __version__
+from mgm_tf import backend
 from mgm_tf import config as config_module
 from mgm_tf.callbacks import stage_callbacks
-from mgm_tf.data import manifests, sources
-from mgm_tf.data.prepare import prepare
 from mgm_tf.device import resolve_jit, resolve_steps_per_execution, select_policy
 from mgm_tf.gan import count_parameters
 from mgm_tf.io import read_history, write_json
@@ -61,7 +60,8 @@ class Run:
         existing run is refused, naming the fields that differ; the stages to run may change
         freely, and a larger number of epochs for a GAN stage continues its training
         (`pipeline.run_pipeline` picks it up from the stage's kept training state). A new run
-        records the precision policy `precision` resolves to here and the package version."""
+        records the precision policy `precision` resolves to here, the Keras backend and the
+        package version."""
         path = Path(path)
         saved_path = path / "config.json"
         if saved_path.exists():
@@ -73,6 +73,7 @@ class Run:
             raise ValueError(f"{path} is not a run directory (no config.json)")
         path.mkdir(parents=True, exist_ok=True)
         config.policy, config.package_version = select_policy(config.precision), __version__
+        config.backend = backend.current()
         config.save(saved_path)
         return cls(path, config)
 
@@ -108,12 +109,16 @@ class Run:
             previous.unlink()
 
     def manifest(self):
+        from mgm_tf.data import manifests, sources
+
         if self.config.data_dir and self.config.dataset in ("", "folder"):
             return sources.folder_manifest(self.config.data_dir)
         manifest = manifests.load_manifest(self.config.dataset)
         return manifest.with_handle(self.config.handle) if self.config.handle else manifest
 
     def prepared(self):
+        from mgm_tf.data.prepare import prepare
+
         return prepare(self.manifest(), self.path / "data", data_dir=self.config.data_dir)
 
 
@@ -170,7 +175,7 @@ def seed_everything(seed: int, stage: str) -> None:
 
 
 def strategy_scope(strategy):
-    return (strategy or tf.distribute.get_strategy()).scope()
+    return backend.strategy_scope(strategy)
 
 
 def compile_trainer(trainer, stage_config, run, compiles: bool = True):
@@ -201,9 +206,10 @@ def fit_stage(trainer, dataset, stage_dir, epochs: int, preview_fn, sample_every
     callbacks, guard = stage_callbacks(stage_dir, epochs, preview_fn, sample_every, tensorboard, label,
                                        after_backup=hooks.after_backup, on_sample_grid=hooks.on_sample_grid)
     callbacks += list(extra_callbacks)
-    batches = steps_per_epoch or int(dataset.cardinality())
+    tensorflow_input = hasattr(dataset, "cardinality")  # tf.data; on JAX a PyDataset of `steps_per_epoch` batches
+    batches = steps_per_epoch or (int(dataset.cardinality()) if tensorflow_input else len(dataset))
     trainer.steps_per_execution = resolve_steps_per_execution(steps_per_execution, batches if batches > 0 else None)
-    if steps_per_epoch:
+    if steps_per_epoch and tensorflow_input:
         dataset = dataset.repeat()
     trainer.fit(dataset, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0, callbacks=callbacks, shuffle=False)
     if guard.failure:

@@ -10,13 +10,12 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers, ops
 
-from mgm_tf.data.tfdata import sr_dataset
+from mgm_tf.data.batches import sr_full_pairs, sr_input
 from mgm_tf.gan import (GANTrainer, discriminator_loss, generator_batch_norm, generator_loss, mean_squared_error,
                         progress)
-from mgm_tf.imaging import from_model_range
+from mgm_tf.imaging import from_model_range, peak_signal_to_noise, structural_similarity
 from mgm_tf.io import write_json
 from mgm_tf.run import compile_trainer, fit_stage, save_networks, strategy_scope
 
@@ -193,21 +192,17 @@ class SRGANTrainer(GANTrainer):
         self.content_weight = content_weight
         self.perceptual_weight = perceptual_weight
 
-    def train_step(self, data):
+    def compute_losses(self, data) -> dict:
         low, high = data[0], data[1]
-        with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
-            fake = self.generator(low, training=True)
-            real_logits = self.discriminator(self.augmented(high), training=True)
-            fake_logits = self.discriminator(self.augmented(fake), training=True)
-            d_loss = discriminator_loss(real_logits, fake_logits)
-            adversarial = generator_loss(fake_logits)
-            content = mean_squared_error(high, fake)
-            perceptual = self.perceptual_loss(high, fake)
-            g_loss = adversarial + self.content_weight * content + self.perceptual_weight * perceptual
-            scaled = self.scaled(self.d_optimizer, d_loss), self.scaled(self.g_optimizer, g_loss)
-        self.apply_both(discriminator_tape, generator_tape, *scaled)
-        return self.report(d_loss=d_loss, g_loss=g_loss, adversarial=adversarial, content=content,
-                           perceptual=perceptual)
+        fake = self.generator(low, training=True)
+        real_logits = self.discriminator(self.augmented(high), training=True)
+        fake_logits = self.discriminator(self.augmented(fake), training=True)
+        adversarial = generator_loss(fake_logits)
+        content = mean_squared_error(high, fake)
+        perceptual = self.perceptual_loss(high, fake)
+        return {"d_loss": discriminator_loss(real_logits, fake_logits),
+                "g_loss": adversarial + self.content_weight * content + self.perceptual_weight * perceptual,
+                "adversarial": adversarial, "content": content, "perceptual": perceptual}
 
 
 def srgan_trainer(run, vgg_weights, strategy=None) -> tuple[SRGANTrainer, str]:
@@ -228,13 +223,12 @@ def stage_srgan(run, prepared, strategy=None) -> dict:
     stage_config, stage_dir = run.config.srgan, run.stage_dir("srgan")
     trainer, vgg_used = srgan_trainer(run, stage_config.vgg_weights, strategy)
     generator, discriminator = trainer.generator, trainer.discriminator
-    dataset = sr_dataset(prepared, "train", stage_config.batch_size, stage_config.crop, seed=run.config.seed)
+    dataset = sr_input(prepared, "train", stage_config.batch_size, stage_config.crop, seed=run.config.seed)
     held_out = "test" if len(prepared.indices("test")) else None
-    low, _ = next(iter(sr_dataset(prepared, held_out or "train", batch_size=4, full_images=True)))
+    low, _ = next(sr_full_pairs(prepared, held_out or "train", batch_size=4))
 
     def preview():
-        upscaled = tf.image.resize(low, (256, 256), method="bicubic")
-        return np.concatenate([np.clip(upscaled.numpy(), -1, 1), np.asarray(generator(low, training=False))])
+        return np.concatenate([bicubic_upscale(low, 256), np.asarray(generator(low, training=False))])
 
     info = fit_stage(trainer, dataset, stage_dir, stage_config.epochs, preview, stage_config.sample_every,
                      run.config.tensorboard, "stage 4/4: SRGAN x4 on real images (top row: bicubic)",
@@ -249,11 +243,15 @@ def stage_srgan(run, prepared, strategy=None) -> dict:
 
 
 def psnr_ssim(reference: np.ndarray, candidate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-image PSNR (dB) and SSIM of uint8 images (tf.image, max_val 255, on all channels)."""
-    reference = tf.convert_to_tensor(reference, tf.float32)
-    candidate = tf.convert_to_tensor(candidate, tf.float32)
-    return (tf.image.psnr(reference, candidate, max_val=255.0).numpy(),
-            tf.image.ssim(reference, candidate, max_val=255.0).numpy())
+    """Per-image PSNR (dB) and SSIM of uint8 images (max value 255, on all channels)."""
+    return peak_signal_to_noise(reference, candidate), structural_similarity(reference, candidate)
+
+
+def bicubic_upscale(low, size: int) -> np.ndarray:
+    """Model-range images bicubically resized to size×size, clipped to [-1, 1]: the baseline an
+    SRGAN must beat."""
+    upscaled = ops.image.resize(low, (size, size), interpolation="bicubic")
+    return np.clip(ops.convert_to_numpy(upscaled), -1.0, 1.0)
 
 
 def summary(values: np.ndarray) -> dict:
@@ -272,11 +270,11 @@ def super_resolution_quality(generator, prepared, split: str = "test", batch_siz
         raise ValueError(f"dataset {prepared.name} has no {split!r} images to measure super-resolution on")
     rows = {"srgan": ([], []), "bicubic": ([], [])}
     count = 0
-    for low, high in sr_dataset(prepared, split, batch_size=batch_size, full_images=True):
+    for low, high in sr_full_pairs(prepared, split, batch_size=batch_size):
         reference = from_model_range(high)
         size = reference.shape[1:3]
         candidates = {"srgan": from_model_range(generator(low, training=False)),
-                      "bicubic": from_model_range(tf.image.resize(low, size, method="bicubic"))}
+                      "bicubic": from_model_range(bicubic_upscale(low, size[0]))}
         for name, candidate in candidates.items():
             psnr, ssim = psnr_ssim(reference, candidate)
             rows[name][0].extend(psnr.tolist())

@@ -68,7 +68,7 @@ def hours_range(low_high: tuple) -> str:
 
 def batches_per_epoch(num_images: int, batch_size: int, steps_per_epoch: int | None = None) -> int:
     """Steps in one epoch: the configured count, or one pass over the images in whole batches
-    (a set smaller than a batch is one batch, as `tfdata.effective_batch_size` makes it)."""
+    (a set smaller than a batch is one batch, as `data.effective_batch_size` makes it)."""
     if steps_per_epoch:
         return int(steps_per_epoch)
     return max(1, num_images // max(1, min(batch_size, num_images)))
@@ -100,22 +100,31 @@ def configured_steps(config, class_counts: list[int]) -> dict[str, tuple[int, in
     return steps
 
 
-def seconds_per_step(trainer, batch, steps: int = 2) -> tuple[float, float]:
-    """(median seconds of one call of the trainer's compiled train function on a fixed batch, the
-    first call's seconds: tracing, which every fresh trainer pays once)."""
-    import tensorflow as tf
+def seconds_per_step(trainer, batch, steps: int = 2, steps_per_call: int = 1) -> tuple[float, float]:
+    """(seconds per train step after warm-up, the first call's seconds: the tracing or
+    compilation every fresh trainer pays once). Timed the same way on every backend, through
+    `fit` on one in-memory batch: a fit of one call, then one of 1 + `steps` calls, `steps_per_call`
+    steps each; their difference over the extra steps leaves out what a fit costs besides its
+    steps (callbacks, the iterator). Reading a weight back waits for steps dispatched
+    asynchronously (JAX, GPUs)."""
+    from keras import ops
 
-    trainer.steps_per_execution = 1
-    trainer.make_train_function(force=True)
-    function = trainer.train_function
-    iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
-    samples = []
-    for _ in range(steps + 1):
+    from mgm_tf.data.batches import IndexedBatches
+
+    arrays = list(batch) if isinstance(batch, (tuple, list)) else [batch]
+    trainer.steps_per_execution = steps_per_call
+    trainer.train_function = None  # rebuilt for this many steps per call
+
+    def fit(calls: int) -> float:
+        data = IndexedBatches(arrays, len(arrays[0]), steps=calls * steps_per_call)
         start = time.perf_counter()
-        logs = function(iterator)
-        float(next(iter(logs.values())))
-        samples.append(time.perf_counter() - start)
-    return float(np.median(samples[1:])), samples[0]
+        trainer.fit(data, epochs=1, verbose=0, shuffle=False)
+        ops.convert_to_numpy(trainer.trainable_variables[0])
+        return time.perf_counter() - start
+
+    first = fit(1)
+    short, long = fit(1), fit(1 + steps)
+    return max(long - short, 0.0) / (steps * steps_per_call), first
 
 
 def format_duration(seconds: float) -> str:
@@ -133,8 +142,9 @@ EVALUATION_STAGES = ("baseline_cgan", "baseline_cyclegan", "utility")
 def _trainers(run, prepared):
     """(stage, trainer or classifier, one batch) for every training stage the configuration runs."""
     from mgm_tf.baselines import cyclegan
-    from mgm_tf.dcgan import dcgan_trainer, g1_classes
     from mgm_tf import judge
+    from mgm_tf.dcgan import dcgan_trainer, g1_classes
+    from mgm_tf.device import resolve_jit
     from mgm_tf.refinement import conditional_trainer
     from mgm_tf.run import use_diff_augment
     from mgm_tf.srgan import srgan_trainer
@@ -163,7 +173,8 @@ def _trainers(run, prepared):
     if config.evaluation.baselines:
         yield "baseline_cgan", dcgan_trainer(run, classes, augment), (images, labels)
         trainer = cyclegan.CycleGANTrainer(*cyclegan.build_cyclegan())
-        trainer.compile(learning_rate=config.dcgan.learning_rate, beta_1=config.dcgan.beta_1, jit_compile=False)
+        trainer.compile(learning_rate=config.dcgan.learning_rate, beta_1=config.dcgan.beta_1,
+                        jit_compile=resolve_jit(config.jit_compile))
         pair = rng.uniform(-1, 1, (batch, 64, 64, 3)).astype(np.float32)
         yield "baseline_cyclegan", trainer, (pair, pair)
 

@@ -57,6 +57,7 @@ def setup_cell(full_size: bool) -> str:
     return f"""#@title Setup: install mgm_tf (a fixed release) and check the runtime
 REPOSITORY = "{REPOSITORY}"  #@param {{type:"string"}}
 REF = "{REF}"  #@param {{type:"string"}}
+BACKEND = "tensorflow"  #@param ["tensorflow", "jax"]
 import importlib, importlib.util, os, sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 spec = importlib.util.find_spec("mgm_tf")
@@ -68,7 +69,7 @@ if spec is None or spec.origin is None:
     raise RuntimeError(f"mgm_tf could not be installed from {{REPOSITORY}}@{{REF}}: check both fields (a fork: its "
                        "own address; REF: a tag or commit that exists there), or run %pip install PATH on a clone")
 from mgm_tf import notebook
-policy = notebook.setup(full_size={full_size})  # versions, device, precision policy; warns without a GPU"""
+policy = notebook.setup(full_size={full_size}, backend=BACKEND)  # backend, versions, device, precision policy"""
 
 
 T4_TEXT = ("modelled for a T4, not measured: each step costs at least what an H200 measured for it (Keras 3 on JAX) "
@@ -88,8 +89,11 @@ def header(name: str, title: str, what: str, time: str, full_size: bool = False)
                          "before it. On a fresh runtime it installs the release in `REF` from `REPOSITORY` (about a "
                          "minute; a folder named `mgm_tf`, from a clone or an upload, does not count as installed); "
                          "then it prints the device and the numeric precision it will train in (`mixed_float16` on a "
-                         "T4). Training state lives in the run directory, so after a disconnect you run the cells "
-                         "again and training continues where it stopped."),
+                         "T4). `BACKEND` is the Keras backend: `tensorflow`, or `jax` on a TPU runtime (Colab's and "
+                         "Kaggle's TPU runtimes have no TensorFlow) — changing it needs *Runtime → Restart session* "
+                         "first, and a run keeps the backend it started on. Training state lives in the run "
+                         "directory, so after a disconnect you run the cells again and training continues where it "
+                         "stopped."),
             ("code", setup_cell(full_size))]
 
 
@@ -152,7 +156,7 @@ def stage_preamble(name: str, title: str, what: str, time: str) -> list:
 
 def train_step_cells(trainer: str, module: str, what: str) -> list:
     return [("markdown", f"## The train step\n{what}"),
-            ("code", f"from mgm_tf import {module}\nnotebook.show_code({module}.{trainer}.train_step)")]
+            ("code", f"from mgm_tf import {module}\nnotebook.show_train_step({module}.{trainer})")]
 
 
 def quickstart() -> list:
@@ -242,7 +246,8 @@ def dcgan() -> list:
     ] + train_step_cells("DCGANTrainer", "dcgan",
                          "One step, as `fit` runs it: real images in, noise drawn, G1 forward, D1 on real and fake "
                          "images (DiffAugment first on small sets), the two losses of eq. 1 (plus the mode-seeking "
-                         "term when it is on), one gradient tape per network, both optimizers applied.") + [
+                         "term when it is on), then each network's gradient of its own loss, both optimizers applied: "
+                         "two gradient tapes on TensorFlow, one `jax.vjp` pulled back twice on JAX.") + [
         ("markdown", "## Train\nAdam, β1 0.5, batch 16 (§4; the demo preset's learning rate is 2e-4). The bar shows "
                      "epochs with the latest losses, and the newest grid of samples from fixed noise replaces the "
                      "last one as training goes. The backup is written at most once a minute, so a disconnect costs "

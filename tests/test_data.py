@@ -170,11 +170,40 @@ def test_balanced_sampling_evens_out_classes(tmp_path):
     assert plain.mean() == pytest.approx(0.1)
 
 
-def test_sr_pairs_are_bicubic_downsamples(demo_prepared):
-    from mgm_tf.data import tfdata
+def test_array_batches_shuffle_each_pass_balance_classes_and_continue_across_epochs(tmp_path):
+    """The input JAX trains from (`batches.IndexedBatches`): every image once per pass, a new
+    order each pass, later epochs continuing the stream, classes evened out when balanced."""
+    from mgm_tf.data.batches import IndexedBatches
 
-    low, high = next(iter(tfdata.sr_dataset(demo_prepared, batch_size=2, crop=96, seed=0)))
+    images = np.arange(100, dtype=np.uint8).reshape(100, 1, 1, 1)
+    labels = np.array([0] * 90 + [1] * 10, np.int32)
+    batches = IndexedBatches([images, labels], 10, seed=3)
+    first = np.concatenate([batches[index][0].ravel() for index in range(len(batches))])
+    batches.on_epoch_end()
+    second = np.concatenate([batches[index][0].ravel() for index in range(len(batches))])
+    assert len(batches) == 10 and sorted(first) == sorted(second) == list(range(100))
+    assert not np.array_equal(first, second)
+    assert np.array_equal(first, np.concatenate([IndexedBatches([images, labels], 10, seed=3)[i][0].ravel()
+                                                 for i in range(10)]))  # the same seed, the same order
+    balanced = IndexedBatches([images, labels], 10, seed=3, classes=labels, steps=20)
+    seen = np.concatenate([balanced[index][1] for index in range(20)])
+    assert len(seen) == 200 and 0.35 < seen.mean() < 0.65
+    assert set(np.concatenate([balanced[index][0].ravel() for index in range(20)])) >= set(range(90, 100))
+
+
+@pytest.mark.parametrize("path", ["tf.data", "arrays"])
+def test_sr_pairs_are_bicubic_downsamples(demo_prepared, path):
+    from mgm_tf.data import batches, tfdata
+
+    if path == "tf.data":
+        low, high = next(iter(tfdata.sr_dataset(demo_prepared, batch_size=2, crop=96, seed=0)))
+        low, high = low.numpy(), high.numpy()
+    else:
+        sr_batches = batches.IndexedBatches([demo_prepared.images_hr], 2, make=lambda items, position: batches._lr_hr(
+            batches.random_crops(items[0], 96, np.random.default_rng(position)), 4))
+        low, high = sr_batches[0]
     assert low.shape == (2, 24, 24, 3) and high.shape == (2, 96, 96, 3)
-    low_full, high_full = next(iter(tfdata.sr_dataset(demo_prepared, split="test", batch_size=2, full_images=True)))
+    assert float(np.abs(low.mean() - high.mean())) < 0.02
+    low_full, high_full = next(batches.sr_full_pairs(demo_prepared, "test", batch_size=2))
     assert low_full.shape == (2, 64, 64, 3) and high_full.shape == (2, 256, 256, 3)
-    assert float(np.abs(low_full.numpy().mean() - high_full.numpy().mean())) < 0.02
+    assert float(np.abs(low_full.mean() - high_full.mean())) < 0.02

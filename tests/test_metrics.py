@@ -197,3 +197,22 @@ def test_domain_features_are_unit_scaled_for_kid():
     unit = metrics.kernel_inception_distance(scaled_real, scaled_fake, num_subsets=5, subset_size=100)["mean"]
     assert unit > 0 and raw > 1000 * unit  # the cubic kernel at scale 40 blows KID up by orders of magnitude
     assert metrics.precision_recall(real, fake) == metrics.precision_recall(scaled_real, scaled_fake)
+
+
+def test_ssim_and_psnr_without_tensorflow_equal_tf_image():
+    """`imaging.structural_similarity`/`peak_signal_to_noise` (OpenCV, what runs on JAX) compute
+    what `tf.image.ssim`/`tf.image.psnr` did, on grey and colour images of other sizes."""
+    from mgm_tf.imaging import peak_signal_to_noise, structural_similarity
+
+    rng = np.random.default_rng(0)
+    for shape in ((3, 64, 64, 3), (2, 40, 48, 1)):
+        reference = rng.integers(0, 256, shape).astype(np.uint8)
+        candidate = np.clip(reference.astype(int) + rng.integers(-40, 40, shape), 0, 255).astype(np.uint8)
+        ours = structural_similarity(reference, candidate)
+        theirs = tf.image.ssim(tf.constant(reference, tf.float32), tf.constant(candidate, tf.float32), 255.0).numpy()
+        assert np.allclose(ours, theirs, atol=1e-6) and 0.5 < ours.min() < 0.99
+        psnr = tf.image.psnr(tf.constant(reference, tf.float32), tf.constant(candidate, tf.float32), 255.0).numpy()
+        assert np.allclose(peak_signal_to_noise(reference, candidate), psnr, atol=1e-4)
+    assert structural_similarity(reference, reference) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="one shape"):
+        structural_similarity(reference, reference[:, :20])

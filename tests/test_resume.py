@@ -69,6 +69,24 @@ def test_a_policy_change_between_stages_is_allowed_and_recorded(tmp_path, monkey
     assert Run.open(run.path).config.policy == "float32" and run.done_info("dcgan")["policy"] == "float32"
 
 
+def test_a_stage_training_on_one_backend_is_not_resumed_on_the_other(tmp_path, monkeypatch):
+    """A run records its Keras backend; a stage cut off mid-training on JAX is refused on
+    TensorFlow (its random streams would not continue), with the flag that resumes it."""
+    monkeypatch.setattr(device, "gpu_compute_capability", lambda: None)
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)
+    run = Run.open(tmp_path / "run", _dcgan_only())
+    assert run.config.backend == "tensorflow"
+    run.config.backend = "jax"  # made on a TPU runtime, which died mid-stage
+    run.config.save(run.path / "config.json")
+    (run.path / "dcgan" / "backup").mkdir(parents=True)
+    (run.path / "dcgan" / "backup" / "latest.weights.h5").write_bytes(b"state trained on jax")
+    with pytest.raises(ValueError, match=r"training on the jax backend .* runs tensorflow.*--backend jax"):
+        run_pipeline(Run.open(run.path, _dcgan_only()))
+    (run.path / "dcgan" / "backup" / "latest.weights.h5").unlink()  # nothing mid-training: allowed, recorded
+    run_pipeline(Run.open(run.path, _dcgan_only()))
+    assert Run.open(run.path).config.backend == "tensorflow" and run.done_info("dcgan")["backend"] == "tensorflow"
+
+
 def test_more_epochs_continue_training_and_fewer_or_other_changes_are_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)
     run = Run.open(tmp_path / "run", _dcgan_only(epochs=2))

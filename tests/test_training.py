@@ -1,15 +1,13 @@
-"""One real step per trainer; divergence guard; resume; precision policies."""
-
-import json
+"""One real step per trainer; divergence guard; precision policies (resume, mixed_float16 and
+two devices on both backends: tests/test_backends.py)."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from mgm_tf import callbacks, dcgan, gan, refinement, srgan
+from mgm_tf import dcgan, gan, refinement, srgan
 from mgm_tf.baselines import cyclegan
-from mgm_tf.io import read_history
 from mgm_tf.run import fit_stage
 
 
@@ -148,33 +146,6 @@ def _small_dcgan(seed=0):
     return trainer
 
 
-class _Interrupt(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == 2:
-            raise KeyboardInterrupt("simulated disconnect")
-
-
-def test_resume_continues_epoch_optimizer_and_weights(tmp_path):
-    tf.config.experimental.enable_op_determinism()
-    dataset = tf.data.Dataset.from_tensor_slices(_images(4)).batch(4)  # one full batch: order cannot differ
-    uninterrupted = _small_dcgan()
-    fit_stage(uninterrupted, dataset, tmp_path / "a", 4, None, 1, False, "")
-
-    first = _small_dcgan()
-    stage_dir = tmp_path / "b"
-    stage_callbacks, _ = callbacks.stage_callbacks(stage_dir, 4, backup_interval=0)
-    with pytest.raises(KeyboardInterrupt):
-        first.fit(dataset, epochs=4, verbose=0, callbacks=stage_callbacks + [_Interrupt()])
-    assert json.loads((stage_dir / "backup" / "training_metadata.json").read_text())["epoch"] == 2
-
-    resumed = _small_dcgan(seed=123)  # a fresh process would start from different weights
-    fit_stage(resumed, dataset, stage_dir, 4, None, 1, False, "")
-    assert read_history(stage_dir / "history.csv")["epoch"] == [0, 1, 2, 3]
-    assert int(resumed.g_optimizer.iterations.numpy()) == 4 == int(uninterrupted.g_optimizer.iterations.numpy())
-    for ours, theirs in zip(resumed.generator.weights, uninterrupted.generator.weights):
-        assert np.allclose(ours.numpy(), theirs.numpy(), atol=1e-5)
-
-
 def test_non_finite_loss_stops_and_rolls_back(tmp_path):
     trainer = _small_dcgan()
     good = tf.data.Dataset.from_tensor_slices(_images(4)).batch(4)
@@ -185,86 +156,6 @@ def test_non_finite_loss_stops_and_rolls_back(tmp_path):
     with pytest.raises(RuntimeError, match="non-finite loss"):
         fit_stage(trainer, bad, tmp_path, 3, None, 1, False, "")
     assert all(np.allclose(a, b.numpy()) for a, b in zip(checkpoint_weights, trainer.generator.trainable_weights))
-
-
-def _small_trainer(name: str):
-    """(trainer, its networks, one batch) of every trainer at a test size, built from seed 0."""
-    keras.utils.set_random_seed(0)
-    images, labels = _images(4), np.array([0, 1, 0, 1], "int32")
-    if name == "srgan":
-        networks = [srgan.build_srgan_generator(num_residual_blocks=1, filters=8),
-                    srgan.build_srgan_discriminator(filters=4, dense_units=16)]
-        return srgan.SRGANTrainer(*networks, srgan.build_vgg_extractor(None)), networks, (images[:, ::4, ::4], images)
-    if name == "cyclegan":
-        networks = [cyclegan.build_cycle_generator(filters=8, num_residual_blocks=1) for _ in range(2)]
-        networks += [cyclegan.build_patch_discriminator(filters=8) for _ in range(2)]
-        return cyclegan.CycleGANTrainer(*networks), networks, (images, _images(4, seed=1))
-    if name == "conditional":
-        networks = [refinement.build_conditional_generator(num_classes=2, width=0.25),
-                    refinement.build_conditional_discriminator(num_classes=2, width=0.25)]
-        return refinement.ConditionalRefinementTrainer(*networks, mode_seeking=1.0), networks, (images, labels)
-    conditional = name == "cgan_baseline"
-    networks = [dcgan.build_dcgan_generator(base_filters=32, num_classes=2 if conditional else None),
-                dcgan.build_dcgan_discriminator(base_filters=8, num_classes=2 if conditional else None)]
-    return dcgan.DCGANTrainer(*networks), networks, (images, labels) if conditional else images
-
-
-def _updates(name: str, policy: str, start=None, max_steps: int = 1):
-    """All weights before the first step, the trainable ones before and after each step (until
-    every optimizer has applied gradients once, at most max_steps) of a freshly built trainer
-    under `policy`, from the weights `start` when given; and the trainer."""
-    keras.mixed_precision.set_global_policy(policy)
-    try:
-        trainer, networks, data = _small_trainer(name)
-        if start is not None:
-            for network, weights in zip(networks, start):
-                network.set_weights(weights)
-        full = [network.get_weights() for network in networks]
-        states = [[[w.numpy() for w in network.trainable_weights] for network in networks]]
-        trainer.compile()
-        for _ in range(max_steps):
-            logs = trainer.train_on_batch(*data, return_dict=True) if isinstance(data, tuple) else \
-                trainer.train_on_batch(data, return_dict=True)
-            assert all(np.isfinite(value) for value in logs.values()), logs
-            states.append([[w.numpy() for w in network.trainable_weights] for network in networks])
-            if all(int(optimizer.iterations) for optimizer in (trainer.d_optimizer, trainer.g_optimizer)):
-                break
-        return full, states, trainer
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
-def _moved(start, end) -> np.ndarray:
-    return np.concatenate([(b - a).ravel() for a, b in zip(start, end)])
-
-
-TRAINERS = ("dcgan", "cgan_baseline", "conditional", "srgan", "cyclegan")
-
-
-@pytest.mark.parametrize("name", TRAINERS)
-def test_mixed_float16_trains_every_network_with_loss_scaling_and_matches_float32(name):
-    """Under mixed_float16 both optimizers are loss-scaling ones, every network's weights change,
-    and the first update from the same weights matches float32's: Adam's first step is ±learning
-    rate per weight, so the two agree in sign wherever float32 moved a weight by more than half a
-    step (bound 0.9). Dynamic loss scaling starts at 2^15 and halves on an overflow, skipping that
-    step: the SRGAN's generator loss (×100 MSE, ×200 VGG) overflows at first, so its first update
-    comes a few steps later and is compared with nothing; the others apply at step 1."""
-    start, (before, after32), _ = _updates(name, "float32")
-    _, states16, trainer = _updates(name, "mixed_float16", start=start, max_steps=12)
-    optimizers = (trainer.d_optimizer, trainer.g_optimizer)
-    assert all(isinstance(optimizer, keras.optimizers.LossScaleOptimizer) for optimizer in optimizers)
-    assert all(int(optimizer.iterations) >= 1 for optimizer in optimizers)  # both applied, within a few steps
-    learning_rate = float(trainer.g_optimizer.learning_rate)
-    compared = 0
-    for index, initial in enumerate(before):
-        assert np.abs(_moved(initial, states16[-1][index])).max() > 0  # trained under mixed_float16
-        first16, first32 = _moved(initial, states16[1][index]), _moved(initial, after32[index])
-        if not np.abs(first16).max():
-            continue  # its optimizer skipped step 1 (overflow): no first update to compare
-        clear = np.abs(first32) > learning_rate / 2
-        assert np.mean(np.sign(first16[clear]) == np.sign(first32[clear])) >= 0.9
-        compared += 1
-    assert compared >= (1 if name == "srgan" else len(before))
 
 
 def test_mixed_bfloat16_steps_stay_finite():

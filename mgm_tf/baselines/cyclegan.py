@@ -9,75 +9,49 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
-from keras import layers
+from keras import layers, ops
 
-from mgm_tf.data.tfdata import effective_batch_size, finished, to_model_range
-from mgm_tf.device import resolve_jit
-from mgm_tf.gan import LEAK, discriminator_loss, generator_loss, make_optimizer, mean_absolute_error, replica_scaled
-from mgm_tf.run import fit_stage, save_networks, strategy_scope
+from mgm_tf.data.batches import pair_input
+from mgm_tf.gan import LEAK, GANTrainer, discriminator_loss, generator_loss, mean_absolute_error, unpack
+from mgm_tf.imaging import to_model_range
+from mgm_tf.run import compile_trainer, fit_stage, save_networks, strategy_scope
 
 
-class CycleGANTrainer(keras.Model):
+class CycleGANTrainer(GANTrainer):
+    """Two translators (A→B, B→A) and two discriminators; `generator` is the A→B translator, what
+    the baseline uses to synthesise class-B images. Gradients as every GAN trainer takes them
+    (`GANTrainer.train_step`): the generators' from g_loss, the discriminators' from d_loss."""
+
     tracked = ("d_loss", "g_loss", "cycle", "identity")
 
     def __init__(self, generator_ab, generator_ba, discriminator_a, discriminator_b, cycle_weight: float = 10.0,
                  **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(generator_ab, discriminator_a, latent_dim=0, **kwargs)
         self.generator_ab, self.generator_ba = generator_ab, generator_ba
         self.discriminator_a, self.discriminator_b = discriminator_a, discriminator_b
         self.cycle_weight = cycle_weight
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.tracked}
-        self.built = True
 
-    @property
-    def generator(self):
-        """The A→B translator: what the baseline uses to synthesise class-B images."""
-        return self.generator_ab
-
-    def compile(self, learning_rate: float = 2e-4, beta_1: float = 0.5, **kwargs):
-        super().compile(optimizer=None, **kwargs)  # the two optimizers below do the work; no unused default
-        self.g_optimizer = make_optimizer(learning_rate, beta_1)
-        self.d_optimizer = make_optimizer(learning_rate, beta_1)
-        self.g_optimizer.build(self._generator_variables())
-        self.d_optimizer.build(self._discriminator_variables())
-
-    def _generator_variables(self):
+    def generator_variables(self):
         return self.generator_ab.trainable_variables + self.generator_ba.trainable_variables
 
-    def _discriminator_variables(self):
+    def discriminator_variables(self):
         return self.discriminator_a.trainable_variables + self.discriminator_b.trainable_variables
 
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
-
-    def call(self, inputs, training=False):
-        return self.generator_ab(inputs, training=training)
-
-    def train_step(self, data):
-        real_a, real_b = data[0], data[1]
-        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake_b = self.generator_ab(real_a, training=True)
-            fake_a = self.generator_ba(real_b, training=True)
-            cycle = (mean_absolute_error(real_a, self.generator_ba(fake_b, training=True))
-                     + mean_absolute_error(real_b, self.generator_ab(fake_a, training=True)))
-            identity = (mean_absolute_error(real_a, self.generator_ba(real_a, training=True))
-                        + mean_absolute_error(real_b, self.generator_ab(real_b, training=True)))
-            fake_a_logits = self.discriminator_a(fake_a, training=True)
-            fake_b_logits = self.discriminator_b(fake_b, training=True)
-            adversarial = generator_loss(fake_a_logits) + generator_loss(fake_b_logits)
-            g_loss = adversarial + self.cycle_weight * cycle + 0.5 * self.cycle_weight * identity
-            d_loss = 0.5 * (discriminator_loss(self.discriminator_a(real_a, training=True), fake_a_logits)
-                            + discriminator_loss(self.discriminator_b(real_b, training=True), fake_b_logits))
-            g_scaled = self.g_optimizer.scale_loss(replica_scaled(g_loss))
-            d_scaled = self.d_optimizer.scale_loss(replica_scaled(d_loss))
-        g_variables, d_variables = self._generator_variables(), self._discriminator_variables()
-        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_scaled, g_variables), g_variables))
-        self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_scaled, d_variables), d_variables))
-        for name, value in (("d_loss", d_loss), ("g_loss", g_loss), ("cycle", cycle), ("identity", identity)):
-            self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+    def compute_losses(self, data) -> dict:
+        real_a, real_b = unpack(data[0])[0], unpack(data[1])[0]
+        fake_b = self.generator_ab(real_a, training=True)
+        fake_a = self.generator_ba(real_b, training=True)
+        cycle = (mean_absolute_error(real_a, self.generator_ba(fake_b, training=True))
+                 + mean_absolute_error(real_b, self.generator_ab(fake_a, training=True)))
+        identity = (mean_absolute_error(real_a, self.generator_ba(real_a, training=True))
+                    + mean_absolute_error(real_b, self.generator_ab(real_b, training=True)))
+        fake_a_logits = self.discriminator_a(fake_a, training=True)
+        fake_b_logits = self.discriminator_b(fake_b, training=True)
+        adversarial = generator_loss(fake_a_logits) + generator_loss(fake_b_logits)
+        d_loss = 0.5 * (discriminator_loss(self.discriminator_a(real_a, training=True), fake_a_logits)
+                        + discriminator_loss(self.discriminator_b(real_b, training=True), fake_b_logits))
+        return {"d_loss": d_loss, "g_loss": adversarial + self.cycle_weight * cycle + 0.5 * self.cycle_weight * identity,
+                "cycle": cycle, "identity": identity}
 
 
 def instance_norm():
@@ -116,8 +90,8 @@ def build_patch_discriminator(image_size: int = 64, channels: int = 3, filters: 
 
 def cycle_domains(prepared, split: str = "train"):
     """(class 0 images, class 1 images) as model-range arrays: the translated pair of classes."""
-    first = to_model_range(prepared.images_gan[prepared.indices(split, 0)]).numpy()
-    second = to_model_range(prepared.images_gan[prepared.indices(split, 1)]).numpy()
+    first = ops.convert_to_numpy(to_model_range(prepared.images_gan[prepared.indices(split, 0)]))
+    second = ops.convert_to_numpy(to_model_range(prepared.images_gan[prepared.indices(split, 1)]))
     return first, second
 
 
@@ -136,13 +110,8 @@ def stage_baseline_cyclegan(run, prepared, strategy=None) -> dict:
     with strategy_scope(strategy):
         networks = build_cyclegan()
         trainer = CycleGANTrainer(*networks)
-        trainer.compile(learning_rate=stage_config.learning_rate, beta_1=stage_config.beta_1,
-                        jit_compile=resolve_jit(run.config.jit_compile))
-    count = max(len(first), len(second))
-    batch = effective_batch_size(count, stage_config.batch_size)
-    pairs = tf.data.Dataset.zip((tf.data.Dataset.from_tensor_slices(first).repeat().shuffle(len(first), seed=1),
-                                 tf.data.Dataset.from_tensor_slices(second).repeat().shuffle(len(second), seed=2)))
-    dataset = finished(pairs.take(count).batch(batch, drop_remainder=True))
+        compile_trainer(trainer, stage_config, run)
+    dataset = pair_input(first, second, stage_config.batch_size)
     preview_a = first[:8]
 
     def preview():

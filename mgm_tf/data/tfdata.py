@@ -1,4 +1,5 @@
-"""tf.data input pipelines over a prepared dataset (arrays already decoded and resized).
+"""tf.data input pipelines over a prepared dataset (arrays already decoded and resized): the
+TensorFlow backend's input (`mgm_tf.data.batches` chooses; JAX gathers from the arrays itself).
 
 The uint8 arrays stay in memory (a 5,863-image 64×64 grey set is ~24 MB), so an epoch is a
 shuffle and a gather: the input pipeline never starves a GPU, and no decoding happens per epoch.
@@ -11,7 +12,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from mgm_tf.data import effective_batch_size
 from mgm_tf.data.prepare import PreparedDataset
+from mgm_tf.imaging import to_model_range
 
 MAP_THREADS = min(8, os.cpu_count() or 2)
 
@@ -24,21 +27,6 @@ def finished(dataset: tf.data.Dataset, prefetch: int = 2) -> tf.data.Dataset:
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.prefetch(prefetch).with_options(options)
-
-
-def to_model_range(images: tf.Tensor) -> tf.Tensor:
-    """uint8 [0, 255] → float32 [-1, 1] with 3 channels (grey repeated) for the paper's 64×64×3 nets."""
-    images = tf.cast(images, tf.float32) / 127.5 - 1.0
-    if images.shape[-1] == 1:
-        images = tf.repeat(images, 3, axis=-1)
-    return images
-
-
-def effective_batch_size(num_images: int, batch_size: int) -> int:
-    """Tiny datasets (the demo) get one batch of all their images instead of zero full batches."""
-    if num_images < 1:
-        raise ValueError("no images to build a dataset from (check the split and class selection)")
-    return min(batch_size, num_images)
 
 
 def _batched(dataset: tf.data.Dataset, num_images: int, batch_size: int) -> tf.data.Dataset:
@@ -97,20 +85,22 @@ def bicubic_pair(high: tf.Tensor, scale: int):
 
 
 def sr_dataset(prepared: PreparedDataset, split: str | None = "train", batch_size: int = 16, crop: int = 96,
-               scale: int = 4, seed: int = 0, full_images: bool = False) -> tf.data.Dataset:
-    """Batches of (LR, HR). Training uses random crops (crop×crop HR, crop/scale LR) as in the
-    SRGAN paper; full_images=True gives whole 256→64 pairs for evaluation, in a fixed order."""
-    if crop % scale:
-        raise ValueError(f"crop {crop} must be a multiple of the scale {scale}")
+               scale: int = 4, seed: int = 0) -> tf.data.Dataset:
+    """Batches of (LR, HR): random crops (crop×crop HR, crop/scale LR) as in the SRGAN paper."""
     chosen = prepared.indices(split)
     high = prepared.images_hr[chosen]
-    dataset = tf.data.Dataset.from_tensor_slices(high).cache()
-    if full_images:
-        return finished(dataset.batch(batch_size).map(lambda x: bicubic_pair(x, scale), num_parallel_calls=MAP_THREADS))
     if crop > high.shape[1]:
         raise ValueError(f"crop {crop} is larger than the prepared HR images ({high.shape[1]})")
+    dataset = tf.data.Dataset.from_tensor_slices(high).cache()
     dataset = dataset.shuffle(len(chosen), seed=seed, reshuffle_each_iteration=True)
     seeds = tf.data.Dataset.random(seed=seed).batch(2)
     dataset = tf.data.Dataset.zip((dataset, seeds))
     dataset = dataset.map(lambda x, s: random_crop_pair(x, s, crop, scale), num_parallel_calls=MAP_THREADS)
     return finished(_batched(dataset, len(chosen), batch_size))
+
+
+def unpaired_dataset(first: np.ndarray, second: np.ndarray, count: int, batch_size: int) -> tf.data.Dataset:
+    """(a, b) batches from two unpaired image sets, each reshuffled as it repeats; `count` pairs."""
+    pairs = tf.data.Dataset.zip((tf.data.Dataset.from_tensor_slices(first).repeat().shuffle(len(first), seed=1),
+                                 tf.data.Dataset.from_tensor_slices(second).repeat().shuffle(len(second), seed=2)))
+    return finished(pairs.take(count).batch(batch_size, drop_remainder=True))

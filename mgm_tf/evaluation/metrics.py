@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from mgm_tf.imaging import to_grey
+from mgm_tf.imaging import structural_similarity, to_grey
 from mgm_tf.kid import kernel_inception_distance  # noqa: F401  (one KID, shared with training-time monitoring)
 
 
@@ -128,10 +128,10 @@ def memorisation(train: np.ndarray, synthetic: np.ndarray, held_out: np.ndarray,
 
 def _grey64(images: np.ndarray) -> np.ndarray:
     """uint8 (N, H, W, 1|3) → float32 (N, 64, 64) grey in [0, 255] (luminance, antialiased resize)."""
-    tensor = tf.convert_to_tensor(to_grey(images), tf.float32)
-    if tensor.shape[1] != 64:
-        tensor = tf.image.resize(tensor, (64, 64), method="bilinear", antialias=True)
-    return tensor.numpy()[..., 0]
+    grey = to_grey(images).astype(np.float32)
+    if grey.shape[1] != 64 or grey.shape[2] != 64:
+        grey = ops.convert_to_numpy(ops.image.resize(grey, (64, 64), interpolation="bilinear", antialias=True))
+    return grey[..., 0]
 
 
 def _pair_indices(count: int, max_pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -149,7 +149,7 @@ def pairwise_ssim(images: np.ndarray, max_pairs: int = 2000, seed: int = 0) -> f
         raise ValueError(f"pairwise SSIM needs at least 2 images, got {len(images)}")
     grey = _grey64(images)[..., None]
     first, second = _pair_indices(len(grey), max_pairs, seed)
-    return float(tf.reduce_mean(tf.image.ssim(grey[first], grey[second], max_val=255.0)).numpy())
+    return float(np.mean(structural_similarity(grey[first], grey[second])))
 
 
 def normalised_pixel_diversity(images: np.ndarray, max_pairs: int = 2000, seed: int = 0) -> float:

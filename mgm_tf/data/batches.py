@@ -1,0 +1,168 @@
+"""The input pipeline of every backend: `tf.data` on TensorFlow (`tfdata`, tuned there), and on
+JAX batches gathered by index from the uint8 arrays in memory (`keras.utils.PyDataset`), so a
+run on JAX never needs TensorFlow. Both draw the same kind of batches — GAN batches of uint8
+images (and labels), SRGAN (LR, HR) pairs of random crops, CycleGAN (a, b) pairs — shuffled each
+pass from the run's seed; which images a given step sees differs between the two backends.
+
+The functions here are what the stages call; they pick the backend's pipeline.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from mgm_tf.backend import is_jax
+from mgm_tf.data import effective_batch_size
+from mgm_tf.imaging import to_model_range
+
+
+def _pass_order(count: int, seed: int, pass_index: int, classes: np.ndarray | None = None) -> np.ndarray:
+    """The indices of one pass over `count` items, shuffled from (seed, pass). With `classes`,
+    classes are drawn with equal probability and each class's images in its own shuffled turn
+    (minority classes oversampled), as `tfdata.gan_dataset(balanced=True)` draws them."""
+    rng = np.random.default_rng([seed, pass_index])
+    if classes is None:
+        return rng.permutation(count)
+    present = np.unique(classes)
+    members = [rng.permutation(np.flatnonzero(classes == value)) for value in present]
+    drawn = rng.integers(0, len(present), count)
+    order = np.empty(count, np.int64)
+    for position, members_of_class in enumerate(members):
+        where = np.flatnonzero(drawn == position)
+        order[where] = members_of_class[np.arange(len(where)) % len(members_of_class)]
+    return order
+
+
+@functools.lru_cache(maxsize=16)
+def _plain_order(count: int, seed: int, pass_index: int) -> np.ndarray:
+    return _pass_order(count, seed, pass_index)
+
+
+def stream_indices(count: int, seed: int, start: int, length: int) -> np.ndarray:
+    """Items start … start+length−1 of the endless stream of shuffled passes over `count` items."""
+    positions = np.arange(start, start + length)
+    return np.array([_plain_order(count, seed, int(p // count))[p % count] for p in positions], np.int64)
+
+
+def _py_dataset_base():
+    import keras
+
+    return keras.utils.PyDataset
+
+
+class IndexedBatches(_py_dataset_base()):
+    """Batches gathered from in-memory arrays by shuffled index: `steps` batches per epoch (a
+    full pass without it), later epochs continuing the stream of passes as `repeat()` would.
+    `make(arrays, order_slice)` turns the gathered arrays into the batch the trainer takes."""
+
+    def __init__(self, arrays: list[np.ndarray], batch_size: int, seed: int = 0, steps: int | None = None,
+                 classes: np.ndarray | None = None, make=None):
+        super().__init__()
+        self.arrays = arrays
+        self.count = len(arrays[0])
+        self.batch_size = batch_size
+        self.seed = seed
+        self.classes = classes
+        self.steps = steps or max(1, self.count // batch_size)
+        self.make = make or (lambda items, _: tuple(items) if len(items) > 1 else items[0])
+        self.epoch = 0
+        self.balanced_passes: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def _indices(self, start: int) -> np.ndarray:
+        if self.classes is None:
+            return stream_indices(self.count, self.seed, start, self.batch_size)
+        chosen = []
+        for position in range(start, start + self.batch_size):
+            pass_index, offset = divmod(position, self.count)
+            if pass_index not in self.balanced_passes:
+                self.balanced_passes = {pass_index: _pass_order(self.count, self.seed, pass_index, self.classes)}
+            chosen.append(self.balanced_passes[pass_index][offset])
+        return np.asarray(chosen)
+
+    def __getitem__(self, index: int):
+        position = (self.epoch * self.steps + index) * self.batch_size
+        chosen = self._indices(position)
+        return self.make([array[chosen] for array in self.arrays], position)
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+
+
+def gan_input(prepared, split: str | None = "train", batch_size: int = 16, seed: int = 0, balanced: bool = False,
+              labels: bool = True, steps: int | None = None):
+    """uint8 64×64×C images (with int32 labels unless labels=False) for a GAN stage."""
+    if not is_jax():
+        from mgm_tf.data.tfdata import gan_dataset
+
+        return gan_dataset(prepared, split, batch_size, seed, balanced, labels)
+    chosen = prepared.indices(split)
+    classes = prepared.labels[chosen].astype(np.int32)
+    arrays = [prepared.images_gan[chosen]] + ([classes] if labels else [])
+    batch_size = effective_batch_size(len(chosen), batch_size)
+    return IndexedBatches(arrays, batch_size, seed, steps, classes if balanced else None)
+
+
+def _lr_hr(high: np.ndarray, scale: int):
+    """(LR, HR) float32 in [-1, 1]: LR is the antialiased bicubic ×1/scale of HR (keras.ops, the
+    same resampling kernel on every backend)."""
+    from keras import ops
+
+    high = to_model_range(high)
+    size = high.shape[1] // scale
+    low = ops.clip(ops.image.resize(high, (size, size), interpolation="bicubic", antialias=True), -1.0, 1.0)
+    return ops.convert_to_numpy(low), ops.convert_to_numpy(high)
+
+
+def random_crops(images: np.ndarray, crop: int, rng: np.random.Generator) -> np.ndarray:
+    """One random crop×crop window per image."""
+    size = images.shape[1]
+    if crop > size:
+        raise ValueError(f"crop {crop} is larger than the prepared HR images ({size})")
+    corners = rng.integers(0, size - crop + 1, (len(images), 2))
+    return np.stack([image[top:top + crop, left:left + crop] for image, (top, left) in zip(images, corners)])
+
+
+def sr_input(prepared, split: str | None = "train", batch_size: int = 16, crop: int = 96, scale: int = 4,
+             seed: int = 0):
+    """(LR, HR) training pairs: random crop×crop HR windows and their bicubic downsample (the
+    SRGAN paper's recipe)."""
+    if crop % scale:
+        raise ValueError(f"crop {crop} must be a multiple of the scale {scale}")
+    if not is_jax():
+        from mgm_tf.data.tfdata import sr_dataset
+
+        return sr_dataset(prepared, split, batch_size, crop, scale, seed)
+    high = prepared.images_hr[prepared.indices(split)]
+
+    def make(items, position):
+        return _lr_hr(random_crops(items[0], crop, np.random.default_rng([seed, position])), scale)
+
+    return IndexedBatches([high], effective_batch_size(len(high), batch_size), seed, make=make)
+
+
+def sr_full_pairs(prepared, split: str | None, batch_size: int = 8, scale: int = 4):
+    """(LR, HR) pairs of whole images (256 → 64) in a fixed order, for previews and evaluation."""
+    high = prepared.images_hr[prepared.indices(split)]
+    for start in range(0, len(high), batch_size):
+        yield _lr_hr(high[start:start + batch_size], scale)
+
+
+def pair_input(first: np.ndarray, second: np.ndarray, batch_size: int):
+    """(a, b) batches of uint8 images from two unpaired sets, each reshuffled as it repeats; an
+    epoch is one pass over the larger set (the CycleGAN baseline)."""
+    count = max(len(first), len(second))
+    batch = effective_batch_size(count, batch_size)
+    if not is_jax():
+        from mgm_tf.data.tfdata import unpaired_dataset
+
+        return unpaired_dataset(first, second, count, batch)
+
+    def make(items, position):
+        return items[0], second[stream_indices(len(second), 2, position, len(items[0]))]
+
+    return IndexedBatches([first], batch, seed=1, steps=count // batch, make=make)
