@@ -28,7 +28,7 @@ class GANConfig:
     latent_dim: int = 100         # paper §3.6
     balanced: bool = False        # class-balanced sampling (§3.1 "class balancing techniques")
     diff_augment: str = "auto"    # DiffAugment for D: "on", "off", "auto" = on below 1,000 training images
-    augment_policy: str = "translation,cutout"  # its transforms; the DiffAugment paper adds "colour" (see gan.py)
+    augment_policy: str = "translation,cutout"  # its transforms; the DiffAugment paper adds "colour" (see augment.py)
     mode_seeking: float = 0.0     # weight of the mode-seeking term (MSGAN) in G's loss; 0 = the paper's loss
     steps_per_epoch: int | None = None  # None: an epoch is one pass over the data (paper); N: N steps (tiny sets)
     sample_every: int = 50        # epochs between fixed-noise sample grids

@@ -1,5 +1,5 @@
-"""What the three GAN stages share: losses (paper eqs. 1–2), DiffAugment, the mode-seeking
-term, the base trainer (two optimizers, loss scaling, trackers, the seed generator), network
+"""What the three GAN stages share: losses (paper eqs. 1–2), the mode-seeking term, the base
+trainer (two optimizers, loss scaling, trackers, the seed generator), network
 building blocks and per-image seeds. Each stage's own networks, `train_step` and stage
 function live in its module (`dcgan`, `refinement`, `srgan`).
 
@@ -24,6 +24,7 @@ import numpy as np
 from keras import layers, ops
 
 from mgm_tf import backend
+from mgm_tf.augment import DEFAULT_AUGMENT_POLICY, diff_augment_together, parse_policy
 from mgm_tf.imaging import to_model_range
 
 LEAK = 0.2
@@ -79,89 +80,6 @@ def shared_halves(values):
     return ops.concatenate([values[:half], values[:half], values[2 * half:]], axis=0)
 
 
-# --- DiffAugment (Zhao et al., NeurIPS 2020) ---------------------------------------------------
-# The same random, differentiable augmentations on real and generated images before the
-# discriminator, so D cannot memorise a small training set. On for tiny datasets (the demo),
-# where it measurably keeps the DCGAN from collapsing; off by default for large ones.
-
-def _per_image(batch, seed_generator, low=-0.5, high=0.5):
-    return keras.random.uniform((batch, 1, 1, 1), low, high, seed=seed_generator)
-
-
-def colour(images: list, seed_generator) -> list:
-    """Brightness ±0.5 (in [-1, 1] units ×0.5), saturation ×[0, 2], contrast ×[0.5, 1.5]: one
-    random draw per sample, applied to every image of the list, each around its own means (so
-    the condition c of a pair never borrows the statistics of x, nor x those of c)."""
-    batch = ops.shape(images[0])[0]
-    brightness = _per_image(batch, seed_generator)
-    saturation = _per_image(batch, seed_generator) * 2.0 + 1.0
-    contrast = _per_image(batch, seed_generator) + 1.0
-    outputs = []
-    for image in images:
-        image = image + brightness
-        mean = ops.mean(image, axis=-1, keepdims=True)
-        image = (image - mean) * saturation + mean
-        mean = ops.mean(image, axis=(1, 2, 3), keepdims=True)
-        outputs.append((image - mean) * contrast + mean)
-    return outputs
-
-
-def translation(images: list, seed_generator, ratio: float = 0.125) -> list:
-    """Shift each sample by up to ratio × size pixels (the same shift for every image of the
-    list), filling with zeros (nearest sampling)."""
-    batch = ops.shape(images[0])[0]
-    size = images[0].shape[1]
-    shift = ops.round(keras.random.uniform((batch, 2), -ratio * size, ratio * size, seed=seed_generator))
-    ones, zeros = ops.ones((batch, 1)), ops.zeros((batch, 1))
-    transform = ops.concatenate([ones, zeros, -shift[:, :1], zeros, ones, -shift[:, 1:], zeros, zeros], axis=1)
-    return [ops.image.affine_transform(image, transform, interpolation="nearest", fill_mode="constant")
-            for image in images]
-
-
-def cutout(images: list, seed_generator, ratio: float = 0.5) -> list:
-    """Zero a random square of ratio × size per sample (the same square in every image of the list)."""
-    batch = ops.shape(images[0])[0]
-    size = images[0].shape[1]
-    half = ratio * size / 2.0
-    centre = keras.random.uniform((batch, 2), 0.0, float(size), seed=seed_generator)
-    coordinates = ops.cast(ops.arange(size), "float32")
-    rows = ops.abs(coordinates[None, :] - centre[:, :1]) < half
-    columns = ops.abs(coordinates[None, :] - centre[:, 1:]) < half
-    keep = 1.0 - ops.cast(ops.logical_and(rows[:, :, None], columns[:, None, :]), "float32")[:, :, :, None]
-    return [image * keep for image in images]
-
-
-AUGMENTATIONS = {"colour": colour, "translation": translation, "cutout": cutout}
-# The DiffAugment paper's small-data policy is colour, translation, cutout. Colour is left out by
-# default: a discriminator made blind to brightness and contrast let G1 drift in intensity (on the
-# three-class blob fixture its background fell from 50 to 39 grey levels and the small dim class
-# from 33 % to 3 % of samples; benchmarks/augment_policy.py), and intensity is what medical classes
-# are often read from (DESIGN.md "Where the pipeline departs from the paper").
-DEFAULT_AUGMENT_POLICY = "translation,cutout"
-
-
-def parse_policy(policy: str) -> tuple:
-    names = tuple(name.strip() for name in policy.split(",") if name.strip())
-    unknown = [name for name in names if name not in AUGMENTATIONS]
-    if unknown:
-        raise ValueError(f"unknown DiffAugment transform(s) {unknown} in {policy!r}; choose from {list(AUGMENTATIONS)}")
-    return names
-
-
-def diff_augment_together(images: list, seed_generator, policy: str = DEFAULT_AUGMENT_POLICY) -> list:
-    """The policy's transforms in order (colour → translation → cutout for the paper's), with one
-    random transform per sample shared by all images in the list (x and c of a pair)."""
-    images = [ops.cast(image, "float32") for image in images]
-    for name in parse_policy(policy):
-        images = AUGMENTATIONS[name](images, seed_generator)
-    return images
-
-
-def diff_augment(images, seed_generator, policy: str = DEFAULT_AUGMENT_POLICY):
-    """DiffAugment of one batch of images."""
-    return diff_augment_together([images], seed_generator, policy)[0]
-
-
 # --- training -------------------------------------------------------------------------------
 
 def make_optimizer(learning_rate: float = 1e-4, beta_1: float = 0.5) -> keras.optimizers.Optimizer:
@@ -209,8 +127,9 @@ class OptimizerPair:
 class GANTrainer(keras.Model):
     """Shared machinery of the stage trainers: a generator and a discriminator, their two
     optimizers, a seed generator whose state is checkpointed, loss trackers, DiffAugment and the
-    gradient step of each backend. Subclasses write `compute_losses` (and, with more than one
-    generator or discriminator, `generator_variables`/`discriminator_variables`)."""
+    gradient step of each backend. Subclasses write `compute_losses(data)`: one forward pass of
+    G and D on a batch, returning {"d_loss", "g_loss", other tracked values} (and, with more than
+    one generator or discriminator, `generator_variables`/`discriminator_variables`)."""
 
     tracked = ("d_loss", "g_loss")
 
@@ -269,10 +188,6 @@ class GANTrainer(keras.Model):
         """−log D(G(z)), plus the weighted mode-seeking term when it is on."""
         g_loss = generator_loss(fake_logits)
         return g_loss + self.mode_seeking * mode_seeking_term(fake, noise) if self.mode_seeking else g_loss
-
-    def compute_losses(self, data) -> dict:
-        """One forward pass of G and D on a batch: {"d_loss", "g_loss", other tracked values}."""
-        raise NotImplementedError(f"{type(self).__name__} must define compute_losses")
 
     def report(self, **values):
         for name, value in values.items():

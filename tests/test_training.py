@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mgm_tf import dcgan, gan, refinement, srgan
+from mgm_tf import augment, dcgan, gan, refinement, srgan
 from mgm_tf.baselines import cyclegan
 from mgm_tf.run import fit_stage
 
@@ -100,12 +100,12 @@ def test_pair_augmentation_shares_the_transform_and_keeps_each_images_own_statis
 
     dark, bright = np.full((3, 64, 64, 3), -0.6, "float32"), np.full((3, 64, 64, 3), 0.4, "float32")
     dark[:, 20:40, 20:40] += 0.3  # some content, so contrast has something to act on
-    out_dark, out_bright = (np.asarray(x) for x in gan.colour([dark, bright], keras.random.SeedGenerator(5)))
+    out_dark, out_bright = (np.asarray(x) for x in augment.colour([dark, bright], keras.random.SeedGenerator(5)))
     shift_dark = out_dark.mean(axis=(1, 2, 3)) - dark.mean(axis=(1, 2, 3))
     shift_bright = out_bright.mean(axis=(1, 2, 3)) - bright.mean(axis=(1, 2, 3))
     np.testing.assert_allclose(shift_dark, shift_bright, atol=1e-5)  # one brightness draw, each around its own mean
     np.testing.assert_allclose(out_bright.std(axis=(1, 2, 3)), 0.0, atol=1e-5)  # no content borrowed from the pair
-    moved = gan.diff_augment_together([dark, bright], keras.random.SeedGenerator(7))
+    moved = augment.diff_augment_together([dark, bright], keras.random.SeedGenerator(7))
     zeroed_dark, zeroed_bright = (np.asarray(x) == 0 for x in moved)
     assert np.array_equal(zeroed_dark.any(axis=-1), zeroed_bright.any(axis=-1))  # same shift and cutout
 
