@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 
+import keras
 import numpy as np
 
 from mgm_tf.backend import is_jax
@@ -46,13 +47,7 @@ def stream_indices(count: int, seed: int, start: int, length: int) -> np.ndarray
     return np.array([_plain_order(count, seed, int(p // count))[p % count] for p in positions], np.int64)
 
 
-def _py_dataset_base():
-    import keras
-
-    return keras.utils.PyDataset
-
-
-class IndexedBatches(_py_dataset_base()):
+class IndexedBatches(keras.utils.PyDataset):
     """Batches gathered from in-memory arrays by shuffled index: `steps` batches per epoch (a
     full pass without it), later epochs continuing the stream of passes as `repeat()` would.
     `make(arrays, order_slice)` turns the gathered arrays into the batch the trainer takes."""
