@@ -10,6 +10,7 @@ precision policy before any network is built.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -31,8 +32,8 @@ def setup(precision: str = "auto", full_size: bool = False, backend: str = "") -
     A full-size notebook on a runtime without a GPU says so before any long cell."""
     from mgm_tf import backend as backends
 
-    if backends.choose(backend or None) == "tensorflow":
-        quiet_tensorflow()
+    if backends.choose(backend or None) == "tensorflow" or importlib.util.find_spec("tensorflow") is not None:
+        quiet_tensorflow()  # on JAX too where TensorFlow is installed: Keras loads it for its data adapters
     from mgm_tf import __version__
     from mgm_tf.device import accelerator, apply_policy, describe_device
 

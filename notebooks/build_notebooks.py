@@ -58,8 +58,7 @@ def setup_cell(full_size: bool) -> str:
 REPOSITORY = "{REPOSITORY}"  #@param {{type:"string"}}
 REF = "{REF}"  #@param {{type:"string"}}
 BACKEND = "tensorflow"  #@param ["tensorflow", "jax"]
-import importlib, importlib.util, os, sys
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import importlib, importlib.util, sys
 spec = importlib.util.find_spec("mgm_tf")
 if spec is None or spec.origin is None:  # not installed (a cloned or uploaded folder named mgm_tf is no package)
     %pip install -q "git+{{REPOSITORY}}@{{REF}}"
