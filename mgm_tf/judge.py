@@ -104,8 +104,9 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, e
 
 
 def _augmented_batches(images: np.ndarray, labels: np.ndarray, augment, batch_size: int, seed: int):
-    """Shuffled, augmented (image, label) batches: tf.data on TensorFlow, batches gathered from
-    the arrays on JAX (`data.batches.IndexedBatches`), the last smaller batch of a pass kept."""
+    """Shuffled, augmented (image, label) batches: tf.data on TensorFlow (a pass's last batch may
+    be smaller), on JAX full batches gathered from the arrays (`data.batches.IndexedBatches`),
+    as many per epoch as cover a pass."""
     if backend.is_jax():
         from mgm_tf.data.batches import IndexedBatches
 
