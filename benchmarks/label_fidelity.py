@@ -1,7 +1,10 @@
-"""Label agreement of each way of drawing the condition c, on a blob fixture whose class the
-pixels tell: three classes (one pair easy to confuse) by default, or two.
+"""Which labels are checked, and are they right? Per way of drawing the condition c, on a blob
+fixture whose class the pixels tell (three classes, one pair easy to confuse, by default; or two),
+and per acceptance rule on a mixture fixture (pure blobs and two-class pixel mixtures): per class
+the rows checked, the pixel oracle's agreement on checked and on unchecked rows, the referee's raw
+agreement and the estimated share of right labels.
 
-    python benchmarks/label_fidelity.py [--classes 3] [--per-class 60] [--dcgan-steps 1200] [--cgan-steps 600]
+    python benchmarks/label_fidelity.py [--classes 3] [--per-class 100] [--dcgan-steps 1500] [--cgan-steps 1200]
                                         [--export] [--paper-networks] [--out DIR]
 
 Prints the tables DESIGN.md "Labels a reader can audit" quotes and writes them, with the raw numbers, to
@@ -23,10 +26,10 @@ from mgm_tf.evaluation.conditioning_study import VARIANTS, run_study, study_mark
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--classes", type=int, choices=(2, 3), default=3)
-    parser.add_argument("--per-class", type=int, default=60)
-    parser.add_argument("--dcgan-steps", type=int, default=1200)
-    parser.add_argument("--cgan-steps", type=int, default=600)
-    parser.add_argument("--candidates", type=int, default=100)
+    parser.add_argument("--per-class", type=int, default=100)
+    parser.add_argument("--dcgan-steps", type=int, default=1500)
+    parser.add_argument("--cgan-steps", type=int, default=1200)
+    parser.add_argument("--candidates", type=int, default=40)
     parser.add_argument("--export", action="store_true", help="measure the exported PNGs (adds the SRGAN and export)")
     parser.add_argument("--paper-networks", action="store_true", help="G1/D1/G2/D2 at the paper's widths")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))

@@ -19,13 +19,13 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from mgm_tf import judge
-from mgm_tf.card import write_dataset_card
+from mgm_tf.card import unchecked_rows, write_dataset_card
 from mgm_tf.imaging import to_channels
 from mgm_tf.io import atomic_write, read_csv, recover_directory, replace_directory
 from mgm_tf.srgan import build_srgan, super_resolve
 
 MARKER_KEY = "Synthetic"
-MANIFEST_COLUMNS = ("file", "class", "label", "label_status", "judge_probability", "referee_class",
+MANIFEST_COLUMNS = ("file", "class", "label", "label_status", "label_reason", "judge_probability", "referee_class",
                     "referee_probability", "candidate_id", "lineage", "seed", "condition_attempt", "condition_draws",
                     "sharpness", "entropy", "edges", "quality_score", "sha256", "synthetic")
 UNCHECKED_NOTE = "LABELS_UNCHECKED.txt"
@@ -48,6 +48,13 @@ def read_marker(path: str | Path) -> dict[str, str]:
         return dict(getattr(image, "text", {}) or {})
 
 
+def folder_name(class_name: str) -> str:
+    """A class name as one folder name: path separators and characters file systems refuse become
+    '_' (a class called 'a/b' must not make nested folders)."""
+    cleaned = "".join("_" if character in '/\\:*?"<>|' or ord(character) < 32 else character for character in class_name)
+    return cleaned.strip(" .") or "_"
+
+
 def export_dataset(out_dir: str | Path, images: np.ndarray, rows: list[dict], class_names: list[str], channels: int,
                    generator: str, dataset: str) -> Path:
     """Write images (uint8, N×H×W×C) with one metadata row each (class/label/lineage/seed/scores).
@@ -61,8 +68,9 @@ def export_dataset(out_dir: str | Path, images: np.ndarray, rows: list[dict], cl
     written = []
     for index, (image, row) in enumerate(zip(images, rows)):
         class_name = class_names[int(row["label"])]
+        folder = folder_name(class_name)
         # "synthetic" in the name too: PNG text chunks vanish when an image is re-saved
-        relative = f"{class_name}/{dataset}_{class_name}_synthetic_{index + 1:05d}.png"
+        relative = f"{folder}/{folder_name(dataset)}_{folder}_synthetic_{index + 1:05d}.png"
         text = {MARKER_KEY: "true", "Generator": generator, "Dataset": dataset, "Class": class_name,
                 "LabelStatus": row.get("label_status", "unchecked"), "Lineage": row.get("lineage", ""),
                 "Seed": row.get("seed", ""),
@@ -81,48 +89,73 @@ def export_dataset(out_dir: str | Path, images: np.ndarray, rows: list[dict], cl
     return manifest_path
 
 
-def unchecked_note(status: dict) -> str:
-    """The text of synthetic/LABELS_UNCHECKED.txt, or "" when every class is checked."""
-    unchecked = {name: entry["reason"] for name, entry in status.items() if entry["status"] != "checked"}
-    if not unchecked:
+def unchecked_note(status: dict, rows: list[dict]) -> str:
+    """The text of synthetic/LABELS_UNCHECKED.txt, or "" when every exported row is checked: per
+    class, how many rows are unchecked and the most common reason."""
+    lines = []
+    for name in status:
+        count, unchecked, reason = unchecked_rows(rows, name)
+        if unchecked:
+            lines.append(f"- {name}: {unchecked} of {count} rows unchecked; most often: {reason}")
+    if not lines:
         return ""
-    lines = ["The labels of these classes were NOT checked by a classifier trained on real images: the images were",
-             "generated for the class, but nothing confirmed that they show it. Do not use them as labelled data",
-             "without checking them yourself. See README.md (the dataset card) and the label_status column.", ""]
-    return "\n".join(lines + [f"- {name}: {reason}" for name, reason in unchecked.items()]) + "\n"
+    header = ["The labels of these rows were NOT checked by a classifier trained on real images: the images were",
+              "generated for the class, but nothing confirmed that they show it. Do not use them as labelled data",
+              "without checking them yourself. See README.md (the dataset card) and the manifest's label_status",
+              "and label_reason columns.", ""]
+    return "\n".join(header + lines) + "\n"
+
+
+def judge_exported(run, prepared, high: np.ndarray, selected: list[dict]) -> None:
+    """Judge the exported (super-resolved) images themselves and set each row's final label
+    status: a row stays checked only if the exported image is accepted too (`judge.row_status`);
+    the judge's p(y) and the referee's call are taken again on it."""
+    status, settings = judge.label_status(run, prepared.class_names), run.config.synthesis
+    labels = np.array([int(row["label"]) for row in selected], np.int64)
+    selector, referee = (judge.load(run, name, prepared.num_classes) for name in judge.NETWORKS)
+    judged = judge.judge_images(selector, high, labels, prepared.channels,
+                                     [entry["threshold"] for entry in status.values()])
+    refereed = judge.classify(referee, high, prepared.channels)
+    for index, row in enumerate(selected):
+        label, refereed_as, name = int(labels[index]), int(refereed[index].argmax()), row["class"]
+        exported = judged["reasons"][index] if status[name]["status"] == "checked" else ""
+        row["label_status"], row["label_reason"] = judge.row_status(
+            status[name], settings.label_check, row.get("condition_reason", ""), row.get("candidate_reason", ""),
+            f"exported image: {exported}" if exported else "")
+        row.update(lineage=row["lineage"] + ">filter>srgan", judge_probability=round(float(judged["probability"][index]), 4),
+                   referee_class=prepared.class_names[refereed_as],
+                   referee_probability=round(float(refereed[index, refereed_as]), 4))
 
 
 def stage_export(run, prepared, strategy=None) -> dict:
     """Super-resolve the selected candidates ×4 and write the marked, labelled dataset into
     synthetic.partial/, then swap it in: a kill at any moment leaves the previous synthetic/
-    (or, between the two renames, synthetic.previous/, put back by the next run) whole. The
-    judge's p(y) and the referee's prediction are taken again on the exported image itself."""
+    (or, between the two renames, synthetic.previous/, put back by the next run) whole. Each
+    exported image is judged again (`judge_exported`), and a selection that lost a class stops
+    before anything is replaced."""
     selected = read_csv(run.path / "filter" / "selected.csv")
+    exported = {name: sum(int(row["label"]) == label for row in selected) for label, name in enumerate(prepared.class_names)}
+    missing = [name for name, count in exported.items() if not count]
+    if missing:
+        raise ValueError(f"the export would hold no image of class(es) {missing}: the filter's selection "
+                         f"({run.path / 'filter' / 'selected.csv'}) lost them; the previous synthetic/ is left as it was")
     candidates = np.load(run.path / "candidates" / "images.npy")
     generator, _ = build_srgan(run.config.srgan)
     generator.load_weights(str(run.path / "srgan" / "generator.weights.h5"))
     high = super_resolve(generator, candidates[[int(row["id"]) for row in selected]],
                          label="super-resolving the selected images x4")
-    selector, referee = (judge.load(run, name, prepared.num_classes) for name in judge.NETWORKS)
-    scores, refereed = (judge.classify(model, high, prepared.channels) for model in (selector, referee))
-    for index, row in enumerate(selected):
-        label, refereed_as = int(row["label"]), int(refereed[index].argmax())
-        row.update(lineage=row["lineage"] + ">filter>srgan", judge_probability=round(float(scores[index, label]), 4),
-                   referee_class=prepared.class_names[refereed_as],
-                   referee_probability=round(float(refereed[index, refereed_as]), 4))
+    judge_exported(run, prepared, high, selected)
     final, partial = run.path / "synthetic", run.path / "synthetic.partial"
     recover_directory(final)
     shutil.rmtree(partial, ignore_errors=True)
     export_dataset(partial, high, selected, prepared.class_names, prepared.channels,
                    generator="mgm_tf MixGANMed (DCGAN>cGAN>filter>SRGANx4)", dataset=prepared.name)
-    note = unchecked_note(judge.label_status(run, prepared.class_names))
+    note = unchecked_note(judge.label_status(run, prepared.class_names), selected)
     if note:
         atomic_write(partial / UNCHECKED_NOTE, note.encode("utf-8"))
     write_dataset_card(partial, run, prepared, len(selected))
     replace_directory(partial, final)  # the previous synthetic/ stays whole until this moment
-    exported = {name: sum(int(row["label"]) == label for row in selected) for label, name in enumerate(prepared.class_names)}
-    missing = [name for name, count in exported.items() if not count]
-    if missing:
-        raise ValueError(f"the export holds no image of class(es) {missing}: the filter's selection lost them")
+    checked = {name: sum(row["label_status"] == "checked" for row in selected if row["class"] == name)
+               for name in prepared.class_names}
     return {"num_images": len(selected), "size": int(high.shape[1]) if len(high) else 0, "channels": prepared.channels,
-            "per_class": exported, "labels_unchecked": bool(note)}
+            "per_class": exported, "checked_per_class": checked, "labels_unchecked": bool(note)}

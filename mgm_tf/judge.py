@@ -7,14 +7,18 @@ synthetic image shows the class its label names.
   and no patient, in common with the judge's half), takes no part in selection, and the
   report's label agreement is its agreement.
 
-Trust is decided class by class on held-out real images (the test split), from each class's
-recall and precision (`gate`): a class is *checked* when the lower ends of both 95 % Wilson
-intervals reach `BAR`, which also asks for enough held-out images (10 of 10 right gives a lower
-end of 0.72; 8 of 8 only 0.68). Classes are decided alone: a weak class does not uncheck the
-others, nor do strong ones carry it. A checked class's acceptance threshold is the lowest p(y)
-at which the judge's precision on held-out images reaches `TARGET_PRECISION`
-(`acceptance_thresholds`). Unchecked classes are synthesised as the paper does (class-blind c)
-and every row, the card and the report say their labels are unchecked.
+The held-out real images (the test split) are divided by patient into two parts with separate
+jobs. The **calibration** part decides trust, class by class (`gate`): a class is *checked* when
+the lower ends of the 95 % Wilson intervals of its recall and of its precision reweighted to a
+uniform class mix both reach `BAR` (enough images are needed too: 10 of 10 right gives a lower
+end of 0.72; 8 of 8 only 0.68), and only when at least two classes have held-out images (one
+class has nothing to be told from). Reweighting makes the gate blind to class balance: a judge
+that calls everything the majority class does not pass it. Classes are decided alone: a weak
+class does not uncheck the others, nor do strong ones carry it. The same part fits each checked
+class's acceptance threshold (`calibrate_thresholds`), floored so that it refuses images known
+to lie between classes (`mgm_tf.acceptance`). The **evaluation** part, which neither saw, gives the referee's
+figures (its confusion matrix, from which `label_fidelity.estimated_accuracy` estimates how many
+labels are right) and is the utility test's test set.
 
 Both networks are the small domain CNN (`build_classifier`); the judge's pooled features also
 serve training-time KID, the referee's the evaluation's domain features.
@@ -31,13 +35,14 @@ import keras
 import numpy as np
 from keras import ops
 
-from mgm_tf import backend
+from mgm_tf import acceptance, backend
 from mgm_tf.imaging import to_channels, to_unit_range
 
 NETWORKS = ("judge", "referee")
 BAR = 0.7               # lower end of the 95 % interval of a class's recall and precision
 TARGET_PRECISION = 0.9  # the judge's held-out precision for y at its acceptance threshold
 MIN_THRESHOLD = 0.5     # at least p(y) = 0.5: the accepted class is the judge's top class for any K
+JUDGE_MIXUP = 0.2       # mixup's Beta(α, α) for the judge and the referee (`mgm_tf.acceptance` says why)
 # BatchNorm momentum 0.9: with Keras' 0.99 the moving statistics of a few hundred steps (every
 # dataset here is small) lagged the weights; on the two-class fixture the judge then ranked held-out
 # images perfectly (AUC 1.0) yet called a third of them wrong (accuracy 0.67); with 0.9, 1.00.
@@ -64,10 +69,17 @@ def build_classifier(num_classes: int, image_size: int = 64, width: int = 32, bl
     return keras.Model(image, output, name=name)
 
 
-def compiled_classifier(num_classes: int, width: int = 32, blocks: int = 3) -> keras.Model:
-    """`build_classifier`, compiled as it trains: Adam 1e-3, cross-entropy."""
+def compiled_classifier(num_classes: int, width: int = 32, blocks: int = 3, decay_steps: int = 0,
+                        soft_labels: bool = False) -> keras.Model:
+    """`build_classifier`, compiled as it trains: Adam 1e-3, cross-entropy (on one-hot or mixed
+    label vectors with `soft_labels`). With `decay_steps` the rate decays along a cosine to 5 % of
+    itself over that many steps: at a constant rate the last steps still moved the judge enough
+    that one run passed a class the next failed."""
     model = build_classifier(num_classes, width=width, blocks=blocks)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    rate = keras.optimizers.schedules.CosineDecay(1e-3, decay_steps, alpha=0.05) if decay_steps else 1e-3
+    loss, accuracy = (("categorical_crossentropy", "categorical_accuracy") if soft_labels
+                      else ("sparse_categorical_crossentropy", "accuracy"))
+    model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss, metrics=[accuracy])
     return model
 
 
@@ -91,27 +103,60 @@ def fresh_models():
 
 
 def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, epochs: int = 20, seed: int = 0,
-                     batch_size: int = 32, width: int = 32, blocks: int = 3) -> keras.Model:
-    """Fit a classifier on uint8 images with light flips and shifts as augmentation."""
+                     batch_size: int = 32, width: int = 32, blocks: int = 3, mixup: float = 0.0) -> keras.Model:
+    """Fit a classifier on uint8 images with light flips and shifts as augmentation, the
+    learning rate decaying to the end of training (`compiled_classifier`). With `mixup` > 0 every
+    batch is mixed with itself shuffled, x = λ·x_i + (1 − λ)·x_j with the labels mixed alike,
+    λ ~ Beta(mixup, mixup): the network learns to give an image between two classes a
+    probability between them, instead of p = 1.0 for one (Zhang et al. 2018, mixup)."""
     keras.utils.set_random_seed(seed)
-    model = compiled_classifier(num_classes, width, blocks)
+    steps = epochs * -(-len(labels) // min(batch_size, max(1, len(labels))))
+    model = compiled_classifier(num_classes, width, blocks, decay_steps=steps, soft_labels=mixup > 0)
     augment = keras.Sequential([keras.layers.RandomFlip("horizontal", seed=seed),
                                 keras.layers.RandomTranslation(0.05, 0.05, seed=seed)])
-    data = _augmented_batches(to_unit_range(images, 64), labels.astype(np.int32), augment, batch_size, seed)
+    data = _augmented_batches(to_unit_range(images, 64), labels.astype(np.int32), augment, batch_size, seed,
+                              mixup, num_classes)
     with fresh_models():
         model.fit(data, epochs=epochs, verbose=0, shuffle=False)  # the input shuffles already
     return model
 
 
-def _augmented_batches(images: np.ndarray, labels: np.ndarray, augment, batch_size: int, seed: int):
-    """Shuffled, augmented (image, label) batches: tf.data on TensorFlow (a pass's last batch may
-    be smaller), on JAX full batches gathered from the arrays (`data.batches.IndexedBatches`),
-    as many per epoch as cover a pass."""
+def mix_batch(images: np.ndarray, labels: np.ndarray, num_classes: int, alpha: float, rng: np.random.Generator):
+    """mixup of one batch (NumPy): each image with a shuffled partner, λ ~ Beta(alpha, alpha)."""
+    share = rng.beta(alpha, alpha, len(labels)).astype(np.float32)
+    partner = rng.permutation(len(labels))
+    onehot = np.eye(num_classes, dtype=np.float32)[labels]
+    mixed = share[:, None, None, None] * images + (1 - share[:, None, None, None]) * images[partner]
+    return mixed.astype(np.float32), share[:, None] * onehot + (1 - share[:, None]) * onehot[partner]
+
+
+def _mix_batch_tensorflow(images, labels, num_classes: int, alpha: float, seed: int):
+    """`mix_batch` in TensorFlow ops, for the tf.data input (λ as a ratio of two Gamma draws)."""
+    import tensorflow as tf
+
+    count = tf.shape(labels)[0]
+    first = tf.random.gamma([count], alpha, seed=seed)
+    share = first / (first + tf.random.gamma([count], alpha, seed=seed + 1))
+    partner = tf.random.shuffle(tf.range(count), seed=seed + 2)
+    onehot = tf.one_hot(labels, num_classes)
+    weights = tf.cast(share, images.dtype)[:, None, None, None]  # the augmentation's dtype (bfloat16 under a mixed policy)
+    return (weights * images + (1 - weights) * tf.gather(images, partner),
+            share[:, None] * onehot + (1 - share[:, None]) * tf.gather(onehot, partner))
+
+
+def _augmented_batches(images: np.ndarray, labels: np.ndarray, augment, batch_size: int, seed: int,
+                       mixup: float = 0.0, num_classes: int = 0):
+    """Shuffled, augmented (image, label) batches, mixed when `mixup` > 0: tf.data on TensorFlow
+    (a pass's last batch may be smaller), on JAX full batches gathered from the arrays
+    (`data.batches.IndexedBatches`), as many per epoch as cover a pass."""
     if backend.is_jax():
         from mgm_tf.data.batches import IndexedBatches
 
+        rng = np.random.default_rng(seed)
+
         def make(items, _):
-            return ops.convert_to_numpy(augment(items[0], training=True)), items[1]
+            augmented = ops.convert_to_numpy(augment(items[0], training=True))
+            return mix_batch(augmented, items[1], num_classes, mixup, rng) if mixup > 0 else (augmented, items[1])
 
         size = min(batch_size, len(labels))
         return IndexedBatches([images, labels], size, seed, steps=-(-len(labels) // size), make=make)
@@ -120,7 +165,10 @@ def _augmented_batches(images: np.ndarray, labels: np.ndarray, augment, batch_si
     from mgm_tf.data.tfdata import finished
 
     data = tf.data.Dataset.from_tensor_slices((images, labels))
-    return finished(data.shuffle(len(labels), seed=seed).batch(batch_size).map(lambda x, y: (augment(x, training=True), y)))
+    data = data.shuffle(len(labels), seed=seed).batch(batch_size).map(lambda x, y: (augment(x, training=True), y))
+    if mixup > 0:
+        data = data.map(lambda x, y: _mix_batch_tensorflow(x, y, num_classes, mixup, seed))
+    return finished(data)
 
 
 def classify(model: keras.Model, images: np.ndarray, channels: int, batch_size: int = 256) -> np.ndarray:
@@ -144,13 +192,14 @@ def pooled_features(model: keras.Model, images: np.ndarray, channels: int, batch
 
 # --- the gate -----------------------------------------------------------------------------------
 
-def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson score interval of a proportion; (0, 1) for no trials."""
-    if trials == 0:
+def wilson_interval(successes: float, trials: float, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion; (0, 1) for no trials. Trials may be a
+    reweighted (non-integer) count."""
+    if trials <= 0:
         return 0.0, 1.0
     share = successes / trials
     centre = (share + z * z / (2 * trials)) / (1 + z * z / trials)
-    spread = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    spread = z * math.sqrt(max(0.0, share * (1 - share)) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
     return max(0.0, centre - spread), min(1.0, centre + spread)
 
 
@@ -161,50 +210,109 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int
     return counts
 
 
+def balanced_calls(counts_called: np.ndarray, class_sizes: np.ndarray, label: int) -> float:
+    """How many calls of `label` there would be were every class as large as `label`'s: each
+    other class's calls are scaled by n_label / n_class. Precision = right / this is the
+    precision at a uniform class mix, which a judge cannot raise by favouring a large class."""
+    scale = np.divide(class_sizes[label], class_sizes, out=np.zeros(len(class_sizes)), where=class_sizes > 0)
+    return float((np.asarray(counts_called, np.float64) * scale).sum())
+
+
 def gate(labels: np.ndarray, probabilities: np.ndarray, class_names) -> dict:
-    """Per class, from held-out real images: n, recall and precision with their 95 % intervals,
-    and whether the class is checked (both lower ends ≥ BAR), with the reason when it is not;
-    plus the confusion matrix. A class with no held-out image cannot be checked."""
+    """Per class, from held-out real images: n, recall and balanced precision (`balanced_calls`)
+    with their 95 % intervals, and whether the class is checked (both lower ends ≥ BAR), with the
+    reason when it is not; plus the confusion matrix. A class with no held-out image cannot be
+    checked, and nothing is checked unless two classes or more have held-out images."""
     labels = np.asarray(labels, np.int64)
     predicted = probabilities.argmax(axis=1) if len(labels) else np.zeros(0, np.int64)
     counts = confusion_matrix(labels, predicted, len(class_names))
+    sizes = counts.sum(axis=1)
+    present = int((sizes > 0).sum())
     classes = {}
     for index, name in enumerate(class_names):
-        held_out, called = int(counts[index].sum()), int(counts[:, index].sum())
-        right = int(counts[index, index])
-        recall_interval, precision_interval = wilson_interval(right, held_out), wilson_interval(right, called)
+        held_out, called, right = int(sizes[index]), int(counts[:, index].sum()), int(counts[index, index])
+        balanced = balanced_calls(counts[:, index], sizes, index)
+        recall_interval, precision_interval = wilson_interval(right, held_out), wilson_interval(right, balanced)
         reasons = []
         if held_out == 0:
             reasons.append("no held-out images")
+        elif present < 2:
+            reasons.append("only one class has held-out images: nothing to tell it from")
         elif recall_interval[0] < BAR:
             reasons.append(f"recall {right}/{held_out} (95 % interval from {recall_interval[0]:.2f})")
-        if held_out and not called:
+        if held_out and present >= 2 and not called:
             reasons.append("never predicted on held-out images")
-        elif held_out and precision_interval[0] < BAR:
-            reasons.append(f"precision {right}/{called} (95 % interval from {precision_interval[0]:.2f})")
+        elif held_out and present >= 2 and precision_interval[0] < BAR:
+            reasons.append(f"precision {right}/{called}, {right / balanced:.2f} at a uniform class mix "
+                           f"(95 % interval from {precision_interval[0]:.2f})")
         classes[name] = {"n": held_out, "recall": right / held_out if held_out else None,
-                         "recall_interval": list(recall_interval), "precision": right / called if called else None,
+                         "recall_interval": list(recall_interval), "called": called,
+                         "precision": right / balanced if called else None,
                          "precision_interval": list(precision_interval), "checked": not reasons,
                          "reason": "; ".join(reasons) + (f"; both intervals must start at {BAR} or more"
-                                                         if reasons and held_out else "")}
+                                                         if reasons and held_out and present >= 2 else "")}
     return {"bar": BAR, "classes": classes, "confusion": counts.tolist(), "class_names": list(class_names)}
 
 
-def acceptance_thresholds(labels: np.ndarray, probabilities: np.ndarray, checked) -> list[float | None]:
-    """Per class: the lowest t ≥ MIN_THRESHOLD such that the held-out images with p(y) ≥ t — those
-    the judge would accept as y — are y at least TARGET_PRECISION of the time, or None for an
-    unchecked class or one no threshold serves. The lowest such t keeps as many candidates as the
-    target allows."""
-    labels = np.asarray(labels)
-    thresholds = []
+def calibrate_thresholds(labels: np.ndarray, probabilities: np.ndarray, checked, floors=None) -> list[dict]:
+    """Per class: the largest set of held-out images {p(y) ≥ t}, t ≥ MIN_THRESHOLD, that are y at
+    least TARGET_PRECISION of the time (at a uniform class mix, as in `gate`), with k of its m
+    images right and the Wilson interval. Sets are cut only between distinct scores, so images
+    with equal p(y) are accepted or refused together whatever their order; the threshold lies
+    midway between the set's lowest score and the next lower one (every t there accepts the same
+    held-out images; the set's own lowest score would refuse a synthetic image a hair below a
+    real one). A class's floor (`acceptance.mixture_floors`) raises its lowest allowed t. None for
+    an unchecked class or one no t serves."""
+    labels = np.asarray(labels, np.int64)
+    num_classes = probabilities.shape[1] if probabilities.ndim == 2 else len(checked)
+    sizes = np.bincount(labels, minlength=num_classes) if len(labels) else np.zeros(num_classes, np.int64)
+    result = []
     for label, is_checked in enumerate(checked):
         scores = probabilities[:, label] if len(labels) else np.zeros(0)
-        order = np.argsort(-scores, kind="stable")
-        precision = np.cumsum(labels[order] == label) / np.arange(1, len(order) + 1)
-        serving = [float(scores[order[position]]) for position in np.flatnonzero(precision >= TARGET_PRECISION)
-                   if scores[order[position]] >= MIN_THRESHOLD]
-        thresholds.append(min(serving) if is_checked and serving else None)
-    return thresholds
+        found = {"threshold": None, "k": 0, "m": 0, "precision": None, "interval": [0.0, 1.0]}
+        lowest = max(MIN_THRESHOLD, floors[label] if floors is not None else 0.0)
+        distinct = np.unique(scores)[::-1] if is_checked else np.zeros(0)
+        for position, candidate in enumerate(distinct):  # high to low: the last that serves is the lowest
+            if candidate < lowest:
+                break
+            accepted = scores >= candidate
+            right = int((labels[accepted] == label).sum())
+            balanced = balanced_calls(np.bincount(labels[accepted], minlength=num_classes), sizes, label)
+            if right / balanced >= TARGET_PRECISION:
+                below = distinct[position + 1] if position + 1 < len(distinct) else 0.0
+                # any t in (next lower score, candidate] accepts the same images: take the middle of that gap
+                found = {"threshold": float(max(lowest, (candidate + below) / 2)), "k": right,
+                         "m": int(accepted.sum()), "precision": right / balanced,
+                         "interval": list(wilson_interval(right, balanced))}
+        result.append(found)
+    return result
+
+
+def acceptance_thresholds(labels: np.ndarray, probabilities: np.ndarray, checked) -> list[float | None]:
+    """The thresholds of `calibrate_thresholds` alone."""
+    return [entry["threshold"] for entry in calibrate_thresholds(labels, probabilities, checked)]
+
+
+# --- per-image acceptance (`mgm_tf.acceptance`) ----------------------------------------------
+
+def fit_floors(selector, images: np.ndarray, labels: np.ndarray, num_classes: int, seed: int = 0) -> dict:
+    """The floors of a judge on mixtures of the calibration images, and how many mixtures each
+    class had."""
+    mixed, mixed_labels = acceptance.calibration_mixtures(images, labels, seed)
+    probabilities = classify(selector, mixed, 3) if len(mixed) else np.zeros((0, num_classes))
+    return {"floors": acceptance.mixture_floors(probabilities, mixed_labels, num_classes),
+            "mixtures": np.bincount(mixed_labels, minlength=num_classes).tolist(),
+            "shares": list(acceptance.MIXTURE_SHARES), "refusal": acceptance.MIXTURE_REFUSAL}
+
+
+def judge_images(selector, images: np.ndarray, labels: np.ndarray, channels: int, thresholds) -> dict:
+    """The judge's verdict on uint8 images of any size (seen at 64 px, the dataset's channels):
+    the probabilities, p(label), accepted, and the reason per image."""
+    labels = np.asarray(labels, np.int64)
+    probabilities = classify(selector, images, channels)
+    accepted, reasons = acceptance.accept_images(probabilities, labels, thresholds)
+    return {"probabilities": probabilities, "probability": probabilities[np.arange(len(labels)), labels],
+            "accepted": accepted, "reasons": reasons}
 
 
 # --- the stage ----------------------------------------------------------------------------------
@@ -213,44 +321,86 @@ def _unit_hash(text: str) -> float:
     return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16) / float(16 ** 12)
 
 
-def training_halves(prepared, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of two disjoint halves of the training split, the judge's and the referee's:
-    within each class, patients are ordered by a seeded hash and dealt alternately, so both
-    halves hold every class about equally and no patient (the unit of a split) is in both."""
-    train = prepared.indices("train")
+def deal_by_patient(prepared, indices: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint parts of `indices`: within each class, patients are ordered by a seeded hash
+    and dealt alternately, so both parts hold every class about equally and no patient (the unit
+    of a split) is in both. A class with one patient goes wholly to the first part."""
     patients = np.asarray(prepared.patients, dtype=object)
     first = []
     for label in range(prepared.num_classes):
-        members = train[prepared.labels[train] == label]
+        members = indices[prepared.labels[indices] == label]
         ordered = sorted({str(patient) for patient in patients[members]},
                          key=lambda patient: (_unit_hash(f"{seed}:{patient}"), patient))
         first += [patient for index, patient in enumerate(ordered) if index % 2 == 0]
-    in_first = np.isin(patients[train].astype(str), first)
-    return train[in_first], train[~in_first]
+    in_first = np.isin(patients[indices].astype(str), first)
+    return indices[in_first], indices[~in_first]
+
+
+def training_halves(prepared, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The training split dealt by patient (`deal_by_patient`): the judge's half, the referee's."""
+    return deal_by_patient(prepared, prepared.indices("train"), seed)
+
+
+def held_out_parts(prepared, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The test split dealt by patient: the calibration part (gate, thresholds, mixture floors)
+    and the evaluation part (the referee's figures, the utility test), which nothing was fitted on.
+    A class with one held-out patient goes to evaluation: one patient calibrates nothing, and the
+    referee's figures and the utility test still see the class."""
+    evaluation, calibration = deal_by_patient(prepared, prepared.indices("test"), seed + 1)
+    return calibration, evaluation
+
+
+def patients_known(run) -> bool:
+    """Whether the dataset's file names name patients (a manifest's patient_pattern); without
+    one, parts are disjoint by image, and one patient's images may sit in two of them."""
+    return bool(run.manifest().patient_pattern)
+
+
+def _missing_classes(prepared, chosen: np.ndarray, name: str) -> list[str]:
+    missing = [class_name for label, class_name in enumerate(prepared.class_names)
+               if not (prepared.labels[chosen] == label).any()]
+    if missing:
+        print(f"warning: the {name}'s half of the training split holds no image of {missing} (a class with one "
+              f"training patient goes to the judge): the {name} cannot recognise it", flush=True)
+    return missing
 
 
 def stage_judge(run, prepared, strategy=None) -> dict:
-    """Train the judge and the referee on disjoint halves of the training split, then measure
-    each on the held-out real images: the per-class gate, and the judge's acceptance thresholds."""
+    """Train the judge and the referee (with mixup) on disjoint halves of the training split;
+    measure the judge on the calibration part of the held-out images (its per-class gate, its
+    acceptance thresholds with their mixture floors) and the referee on the evaluation part (its gate and confusion matrix,
+    what its agreement with synthetic labels is read against)."""
     halves = dict(zip(NETWORKS, training_halves(prepared, run.config.seed)))
-    test = prepared.indices("test")
+    calibration, evaluation = held_out_parts(prepared, run.config.seed)
+    parts = {"judge": ("calibration", calibration), "referee": ("evaluation", evaluation)}
     epochs = run.config.evaluation.extractor_epochs
-    stage_dir, info = run.stage_dir("judge"), {"epochs": epochs, "num_test": int(len(test))}
+    stage_dir = run.stage_dir("judge")
+    info = {"epochs": epochs, "num_test": int(len(calibration) + len(evaluation)), "resolution": 64,
+            "calibration_indices": calibration.tolist(), "evaluation_indices": evaluation.tolist(),
+            "patients_known": patients_known(run)}
     for offset, (name, chosen) in enumerate(halves.items()):
         if not len(chosen):
             raise ValueError(f"the {name}'s half of the training split is empty: {len(prepared.indices('train'))} "
                              "training image(s) cannot be shared by a judge and a referee")
         print(f"training the label {name} on {len(chosen)} real training images", flush=True)
         model = train_classifier(prepared.images_gan[chosen], prepared.labels[chosen], prepared.num_classes,
-                                 epochs=epochs, seed=run.config.seed + offset)
+                                 epochs=epochs, seed=run.config.seed + offset, mixup=JUDGE_MIXUP)
         model.save_weights(str(stage_dir / f".{name}.partial.weights.h5"))
         os.replace(stage_dir / f".{name}.partial.weights.h5", stage_dir / f"{name}.weights.h5")
-        probabilities = classify(model, prepared.images_gan[test], 3)
-        measured = gate(prepared.labels[test], probabilities, prepared.class_names)
-        info[name] = {"num_train": int(len(chosen)), "train_indices": chosen.tolist(), **measured}
+        part_name, part = parts[name]
+        probabilities = classify(model, prepared.images_gan[part], 3)
+        info[name] = {"num_train": int(len(chosen)), "train_indices": chosen.tolist(),
+                      "missing_classes": _missing_classes(prepared, chosen, name), "held_out": part_name,
+                      **gate(prepared.labels[part], probabilities, prepared.class_names)}
     checked = [info["judge"]["classes"][name]["checked"] for name in prepared.class_names]
-    judge_probabilities = classify(load(run, "judge", prepared.num_classes), prepared.images_gan[test], 3)
-    info["thresholds"] = acceptance_thresholds(prepared.labels[test], judge_probabilities, checked)
+    selector = load(run, "judge", prepared.num_classes)
+    info["acceptance"] = fit_floors(selector, prepared.images_gan[calibration], prepared.labels[calibration],
+                                               prepared.num_classes, run.config.seed)
+    calibrated = calibrate_thresholds(prepared.labels[calibration],
+                                      classify(selector, prepared.images_gan[calibration], 3), checked,
+                                      info["acceptance"]["floors"])
+    info["thresholds"] = [entry["threshold"] for entry in calibrated]
+    info["threshold_precision"] = calibrated
     return info
 
 
@@ -267,18 +417,46 @@ def load(run, name: str, num_classes: int) -> keras.Model | None:
 
 
 def label_status(run, class_names) -> dict:
-    """Per class: 'checked' with the judge's acceptance threshold, or 'unchecked' with the reason
-    (from stages/judge.json; everything unchecked before the stage ran)."""
+    """Per class: 'checked' with the judge's acceptance threshold (and the calibration precision
+    it reached), or 'unchecked' with the reason (from stages/judge.json; everything unchecked
+    before the stage ran). A checked class is what allows a row to be checked (`row_status`)."""
     info = run.done_info("judge")
     if not info:
         return {name: {"status": "unchecked", "threshold": None, "reason": "the judge stage has not run"}
                 for name in class_names}
     gates, thresholds = info["judge"]["classes"], info["thresholds"]
+    details = info.get("threshold_precision") or [None] * len(class_names)
     status = {}
     for label, name in enumerate(class_names):
         threshold = thresholds[label]
         reason = gates[name]["reason"] or ("" if threshold is not None else
                                            f"no threshold gives {TARGET_PRECISION:.0%} precision on held-out images")
+        if threshold is not None and "floors" not in info.get("acceptance", {}):
+            threshold, reason = None, "the judge stage predates per-image acceptance: run it again"
         status[name] = {"status": "checked" if threshold is not None else "unchecked", "threshold": threshold,
-                        "reason": reason}
+                        "precision": details[label] if threshold is not None else None, "reason": reason}
     return status
+
+
+def condition_reason(conditioning: str, aware: bool, accepted: bool) -> str:
+    """Why a row's condition c does not support its label ('' when it does): a class-blind draw
+    was never asked to show y; a class-aware draw none of whose attempts the judge accepted was
+    kept as the likeliest. (A class-conditional G1 draws c for y, and the image is judged.)"""
+    if conditioning == "class_blind" or (conditioning == "class_aware" and not aware):
+        return "condition drawn class-blind"
+    if conditioning == "class_aware" and not accepted:
+        return "no condition draw was accepted"
+    return ""
+
+
+def row_status(class_entry: dict, label_check: str, *reasons: str) -> tuple[str, str]:
+    """('checked', '') only when the class passed the gate, the filter dropped what the judge
+    refused (label_check 'drop'), and no step has a reason against the row (its condition, the
+    candidate's and the exported image's acceptance); otherwise ('unchecked', every reason)."""
+    against = []
+    if class_entry["status"] != "checked":
+        against.append(f"class unchecked ({class_entry['reason'].split(';')[0]})")
+    if label_check != "drop":
+        against.append(f"label_check is {label_check!r}: the filter did not drop refused images")
+    against += [reason for reason in reasons if reason]
+    return ("unchecked", "; ".join(against)) if against else ("checked", "")

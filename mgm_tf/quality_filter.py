@@ -103,15 +103,15 @@ def select(score_table: np.ndarray, labels: np.ndarray, keep_fraction: float = 0
 
 
 def label_eligible(rows: list[dict], label_check: str, thresholds: dict) -> np.ndarray:
-    """Candidates the filter may select: all ("keep"), or ("drop") those of a checked class whose
-    judge p(y) reaches the class's acceptance threshold; a class without a threshold (unchecked)
-    keeps all its candidates eligible, and its rows say 'unchecked'."""
+    """Candidates the filter may select: all ("keep"), or ("drop") those of a checked class that
+    the judge accepted (`judge.judge_images`: p(y) at its threshold, floored to refuse
+    images between classes); a class without a threshold (unchecked) keeps all its candidates eligible, and its
+    rows say 'unchecked'."""
     if label_check not in ("drop", "keep"):
         raise ValueError(f"synthesis.label_check must be 'drop' or 'keep', got {label_check!r}")
     if label_check == "keep":
         return np.ones(len(rows), bool)
-    return np.array([thresholds.get(row["class"]) is None or float(row["judge_probability"]) >= thresholds[row["class"]]
-                     for row in rows])
+    return np.array([thresholds.get(row["class"]) is None or int(row["label_accepted"]) == 1 for row in rows])
 
 
 def check_every_class(names: dict, labels: np.ndarray, keep: np.ndarray, thresholds: dict) -> None:
@@ -124,7 +124,7 @@ def check_every_class(names: dict, labels: np.ndarray, keep: np.ndarray, thresho
         if not keep[members].any():
             raise ValueError(
                 f"class {name!r}: the label judge accepted none of its {int(members.sum())} candidates (p({name}) below "
-                f"its threshold {thresholds.get(name)}): G1/G2 do not draw this class in a way the judge recognises. "
+                f"its threshold {thresholds.get(name)}, or the image outside the real class): G1/G2 do not draw this class in a way the judge recognises. "
                 "Train the GANs longer, synthesise more candidates (--num-images), or set synthesis.label_check 'keep' "
                 "(its labels then stay unchecked)")
 

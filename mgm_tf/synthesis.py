@@ -1,9 +1,11 @@
 """The `synthesize` stage: candidate images x = G2(z2, c, y) for every class, one recorded seed
 per image. For a class the judge can check (`judge.label_status`), c = G1(z1) is redrawn until
 the judge's p(y | c) reaches the class's acceptance threshold (rejection sampling); for a class
-it cannot check, c is the paper's class-blind draw. Every candidate is then scored by the judge
-(p(y), on which the filter decides) and by the referee (its prediction, reported, never used to
-choose).
+it cannot check, c is the paper's class-blind draw. Every candidate is then judged
+(`judge.judge_images`: p(y) against the class's threshold, and its place among real class-y
+images in the judge's features), which the filter decides on, and scored by the referee (its
+prediction, reported, never used to choose). Each row's label status is its own
+(`judge.row_status`), not its class's.
 """
 
 from __future__ import annotations
@@ -80,8 +82,9 @@ def candidate_plan(num_classes: int, per_class: int, seed: int):
     return labels, seeds
 
 
-CANDIDATE_COLUMNS = ("id", "class", "label", "seed", "lineage", "label_status", "condition_attempt",
-                     "condition_draws", "judge_probability", "judge_class", "referee_class", "referee_probability")
+CANDIDATE_COLUMNS = ("id", "class", "label", "seed", "lineage", "label_status", "label_reason", "label_accepted",
+                     "condition_reason", "candidate_reason", "condition_attempt", "condition_draws", "judge_probability", "judge_class",
+                     "referee_class", "referee_probability")
 
 
 def synthesis_conditions(run, prepared, dcgan_generator, selector, labels, seeds) -> dict:
@@ -118,18 +121,26 @@ def lineage(conditioning: str, aware: bool, accepted: bool, finetuned: bool) -> 
     return f"dcgan({drawn})>cgan" + (">finetuned" if finetuned else "")
 
 
-def candidate_rows(run, prepared, labels, seeds, drawn, scores, refereed, finetuned: bool) -> list[dict]:
-    status = judge.label_status(run, prepared.class_names)
+def candidate_rows(run, prepared, labels, seeds, drawn, judged, refereed, finetuned: bool) -> list[dict]:
+    """One row per candidate: how it was made, the judge's verdict on it, the referee's call, and
+    its own label status and reason so far (the export judges the exported image again)."""
+    status, settings = judge.label_status(run, prepared.class_names), run.config.synthesis
     rows = []
     for index, (label, seed) in enumerate(zip(labels, seeds)):
         name, refereed_as = prepared.class_names[label], int(refereed[index].argmax())
+        aware, accepted = bool(drawn["aware"][index]), bool(drawn["accepted"][index])
+        condition = judge.condition_reason(settings.conditioning, aware, accepted)
+        candidate = f"candidate: {judged['reasons'][index]}" if status[name]["status"] == "checked" \
+            and judged["reasons"][index] else ""
+        row_status, reason = judge.row_status(status[name], settings.label_check, condition, candidate)
         rows.append({"id": index, "class": name, "label": int(label), "seed": int(seed),
-                     "lineage": lineage(run.config.synthesis.conditioning, bool(drawn["aware"][index]),
-                                        bool(drawn["accepted"][index]), finetuned),
-                     "label_status": status[name]["status"], "condition_attempt": int(drawn["attempts"][index]),
-                     "condition_draws": int(drawn["draws"][index]),
-                     "judge_probability": round(float(scores[index, label]), 4),
-                     "judge_class": prepared.class_names[int(scores[index].argmax())],
+                     "lineage": lineage(settings.conditioning, aware, accepted, finetuned),
+                     "label_status": row_status, "label_reason": reason,
+                     "label_accepted": int(judged["accepted"][index]), "condition_reason": condition,
+                     "candidate_reason": candidate,
+                     "condition_attempt": int(drawn["attempts"][index]), "condition_draws": int(drawn["draws"][index]),
+                     "judge_probability": round(float(judged["probability"][index]), 4),
+                     "judge_class": prepared.class_names[int(judged["probabilities"][index].argmax())],
                      "referee_class": prepared.class_names[refereed_as],
                      "referee_probability": round(float(refereed[index, refereed_as]), 4)})
     return rows
@@ -147,9 +158,10 @@ def stage_synthesize(run, prepared, strategy=None) -> dict:
                      label="synthesis: G2(z2, c, y)", class_generators=per_class)
     save_array(stage_dir / "images.npy", refined)
     save_array(stage_dir / "conditions.npy", from_model_range(drawn["conditions"]))
-    scores = judge.classify(selector, refined, prepared.channels)
+    thresholds = [entry["threshold"] for entry in judge.label_status(run, prepared.class_names).values()]
+    judged = judge.judge_images(selector, refined, labels, prepared.channels, thresholds)
     refereed = judge.classify(referee, refined, prepared.channels)
-    rows = candidate_rows(run, prepared, labels, seeds, drawn, scores, refereed, bool(per_class))
+    rows = candidate_rows(run, prepared, labels, seeds, drawn, judged, refereed, bool(per_class))
     write_csv(stage_dir / "candidates.csv", rows, CANDIDATE_COLUMNS)
     save_grid(np.concatenate([from_model_range(drawn["conditions"][:8]), refined[:8]]), stage_dir / "g1_then_g2.png",
               title="top: G1(z1) conditions; bottom: G2 refinements")

@@ -204,8 +204,9 @@ def quickstart() -> list:
                      "(they cover some real images), memorised share 0 — each marked met or missed. Pixel precision "
                      "is shown without a target: on 12 real images almost no new image falls within a real one's "
                      "pixel neighbourhood, and the table says so when it reads 0. Last, the labels: with 2 held-out "
-                     "images per class no class can be checked, so every label here is `unchecked`, and the card "
-                     "and the folder say so."),
+                     "images per class (one calibrates the judge, one evaluates the referee) no class can be checked, "
+                     "so every row here is `unchecked`, its `label_reason` says why, and the card and the folder "
+                     "count them."),
         ("code", f"{CHECK}\nnotebook.export_facts(run)"),
         ("code", "notebook.show_export_check(run)"),
         ("markdown", "## Take the dataset with you\nOne zip of `synthetic/` (images, manifest, card): downloaded by "
@@ -300,11 +301,12 @@ def quality_filter() -> list:
     return stage_preamble(
         "03_quality_filter.ipynb", "Stage 3 — synthesis and the quality filter (paper §3.4)",
         "Synthesis makes candidates x = G2(z2, c, y) for every class, one recorded seed per image. For a class the "
-        "label judge passed on held-out real images, c = G1(z1) is redrawn until the judge's p(y) reaches the "
-        "class's threshold; for the others c is the paper's class-blind draw and the labels stay unchecked. The "
+        "label judge passed on held-out real images, c = G1(z1) is redrawn until the judge accepts it as y (p(y) at "
+        "the class's threshold, floored to refuse images between classes); for the others c is the paper's "
+        "class-blind draw and the rows stay unchecked. The "
         "filter needs no training: it scores each candidate by the variance of its Laplacian (sharpness), the "
         "entropy of its grey-level histogram (detail) and its mean gradient magnitude (edges), ranks the scores "
-        "within the class and keeps the best 20 %, never a candidate of a checked class below its threshold.",
+        "within the class and keeps the best 20 %, never a candidate of a checked class the judge refused.",
         f"{STAGE_TIMES['03']} The filter scores about 17,600 images/s there.") + [
         ("markdown", "## Synthesise and filter\nThis needs stages 1 and 2 in the run (notebooks 01 and 02)."),
         ("code", 'notebook.require(run, "judge", "dcgan", "cgan")\n'
@@ -363,8 +365,9 @@ EVALUATION_GUIDE = (
     "- **Pairwise SSIM** of the synthetic images against that of the real ones: much higher means repeated "
     "images (1.0: one image repeated).\n"
     "- **Label agreement** is the referee's: a CNN trained on the half of the real training images the judge "
-    "never saw, which chose nothing. Read it next to the referee's own precision on held-out real images; a "
-    "class the judge could not check is labelled `unchecked` everywhere.\n"
+    "never saw, which chose nothing. Raw agreement is not the share of right labels (were every label right it "
+    "would be the referee's recall): the report prints beside it the share estimated from the referee's "
+    "confusion on held-out real images, with its interval; every row the judge did not accept says `unchecked`.\n"
     "- **Utility**: a classifier (another architecture and other seeds than the judge's) trained on real images, "
     "on synthetic only, and on both, always tested on held-out real patients. Synthetic data helps when real + "
     "synthetic beats real alone.")
@@ -448,8 +451,9 @@ def dataset_notebook(number: int, dataset: str) -> tuple[str, list]:
         ("code", "notebook.show_synthetic(run)"),
         ("code", f"{CHECK}\nnotebook.export_facts(run)"),
         ("markdown", "## The exported dataset and its labels\nThe measures next to the real images', each target "
-                     "marked met or missed, and which labels were checked: per class, the judge's recall and "
-                     "precision on held-out real images, and the referee's agreement with the exported labels. Then "
+                     "marked met or missed, and which labels were checked: per class the rows checked, the judge's "
+                     "recall and precision on held-out real images, the referee's agreement with the exported labels "
+                     "and the share of right labels estimated from it. Then "
                      "the zip to take away."),
         ("code", "notebook.show_export_check(run)\narchive = notebook.download_synthetic(run)"),
         ("markdown", "## Evaluate\nSee `05_evaluation.ipynb` for how to read each number."),

@@ -61,3 +61,14 @@ def test_grid_titles_stay_inside_the_figure_and_apart():
         assert page.x0 <= box.x0 and box.x1 <= page.x1 and box.y1 <= page.y1
     for index, box in enumerate(boxes):
         assert not any(box.overlaps(other) for other in boxes[index + 1:])
+
+
+def test_a_class_name_with_a_slash_makes_one_folder(tmp_path):
+    from mgm_tf.export import folder_name
+
+    images = np.zeros((2, 8, 8, 1), np.uint8)
+    rows = read_csv(export_dataset(tmp_path, images, _rows([0, 1]), ["benign/normal", "malignant"], 1,
+                                   generator="test", dataset="skin"))
+    assert rows[0]["file"].startswith("benign_normal/skin_benign_normal_synthetic_") and rows[0]["class"] == "benign/normal"
+    assert sorted(path.name for path in tmp_path.iterdir() if path.is_dir()) == ["benign_normal", "malignant"]
+    assert folder_name("a\\b:c") == "a_b_c" and folder_name("..") == "_"

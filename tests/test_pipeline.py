@@ -53,10 +53,13 @@ def test_export_matches_filter_selection(smoke_run):
     assert json.loads((run.path / "stages" / "synthesize.json").read_text())["class_aware_classes"] == []
     assert {row["label_status"] for row in rows} == {"unchecked"}
     assert {row["lineage"] for row in rows} == {"dcgan(class_blind)>cgan>filter>srgan"}
+    for row in rows:  # the smoke preset keeps what the judge refuses: no row can be checked, and each says why
+        assert "label_check is 'keep'" in row["label_reason"] and "condition drawn class-blind" in row["label_reason"]
     assert read_marker(first)["LabelStatus"] == "unchecked"
-    assert "NORMAL" in (run.path / "synthetic" / "LABELS_UNCHECKED.txt").read_text()
+    assert "NORMAL: 2 of 2 rows unchecked" in (run.path / "synthetic" / "LABELS_UNCHECKED.txt").read_text()
     card = (run.path / "synthetic" / "README.md").read_text()
-    assert "are UNCHECKED" in card and "Not** for diagnosis" in card and "| NORMAL | unchecked | 2 |" in card
+    assert "4 of 4 rows are UNCHECKED" in card and "Not** for diagnosis" in card and "| NORMAL | unchecked | 1 |" in card
+    assert "shrunk to 64 px" in card and "no patient in common" in card  # the chest X-ray names carry patients
 
 
 def test_export_rows_tie_to_their_candidates_by_id(smoke_run):
@@ -188,7 +191,7 @@ def test_evaluate_and_compare_on_smoke_run(smoke_run, tmp_path):
     assert result["rows"]["DCGAN"]["labelled"] is False
     assert set(result["utility"]) == {"real", "real25%", "MixGANMed"}
     assert set(result["utility"]["MixGANMed"]) == {"synthetic_only", "real+synthetic", "real25%+synthetic"}
-    assert result["utility"]["real"]["n_test"] == 4
+    assert result["utility"]["real"]["n_test"] == 2  # the evaluation part: the other 2 held-out images calibrate
     report = (run.path / "report" / "report.md").read_text()
     assert "## Evaluation" in report and "not standard FID" in report
     for figure in ("methods_side_by_side.png", "nearest_pairs.png", "nearest_distances.png", "kid_vs_time.png"):
@@ -199,3 +202,20 @@ def test_evaluate_and_compare_on_smoke_run(smoke_run, tmp_path):
     assert [row["method"] for row in table] == list(ROWS)
     text = write_comparison(table, tmp_path)
     assert "MixGANMed" in text and (tmp_path / "compare.json").exists()
+
+
+def test_an_export_that_would_lose_a_class_stops_before_replacing_the_previous_one(smoke_run, tmp_path):
+    import shutil
+
+    from mgm_tf.export import stage_export
+    from mgm_tf.io import write_csv
+
+    run, _ = smoke_run
+    copy = Run.open(shutil.copytree(run.path, tmp_path / "copy"))
+    before = _files(copy.path / "synthetic")
+    selected = read_csv(copy.path / "filter" / "selected.csv")
+    write_csv(copy.path / "filter" / "selected.csv", [row for row in selected if row["class"] == "NORMAL"],
+              tuple(selected[0]))
+    with pytest.raises(ValueError, match=r"no image of class\(es\) \['PNEUMONIA'\].*selected.csv"):
+        stage_export(copy, copy.prepared())
+    assert _files(copy.path / "synthetic") == before

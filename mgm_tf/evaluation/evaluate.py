@@ -106,7 +106,7 @@ def _row_costs(run, name: str) -> dict:
             "final_g_loss": loss_row.get("g_loss"), "final_d_loss": loss_row.get("d_loss")}
 
 
-def measure_row(name, images, labels, real, prepared, extractors, referee, ceiling) -> dict:
+def measure_row(name, images, labels, real, prepared, extractors, referee, ceiling, confusion=None) -> dict:
     """One row of the comparison: quality in the domain, pixel and (when available) Inception
     spaces, diversity, and label agreement for labelled rows."""
     real_train, real_test = real
@@ -119,7 +119,7 @@ def measure_row(name, images, labels, real, prepared, extractors, referee, ceili
              "domain": lean(quality_metrics(domain, real_train, real_test, evaluation_images, domain.name)),
              "pixels": lean(quality_metrics(None, real_train, real_test, evaluation_images, "pixels (64x64 grey)"))}
     if labels is not None:
-        entry["labels"] = label_metrics(referee, images, labels, prepared.channels, prepared.class_names)
+        entry["labels"] = label_metrics(referee, images, labels, prepared.channels, prepared.class_names, confusion)
         print(f"  referee's label agreement {label_fidelity.describe(entry['labels'])}"
               + (f" (referee on held-out real images: {label_fidelity.describe(ceiling)})" if ceiling else ""))
     if inception is not None:  # at 64 px for every row (real too), and at 256 px for the ×4 rows
@@ -133,9 +133,21 @@ def measure_row(name, images, labels, real, prepared, extractors, referee, ceili
     return entry
 
 
-def utility_of(sets: dict, prepared, settings) -> dict:
-    """Downstream classifiers trained with each labelled synthetic set (`utility_experiments`)."""
-    train, test = prepared.indices("train"), prepared.indices("test")
+def evaluation_part(run, prepared) -> np.ndarray:
+    """The held-out images nothing was calibrated on (the judge stage's evaluation part): the
+    utility test's test set and the referee's reference."""
+    stored = run.done_info("judge").get("evaluation_indices")
+    if stored is None:  # a judge stage from before the held-out split was divided
+        print(f"warning: {run.done_path('judge')} has no evaluation part (an older judge stage): the whole test "
+              "split serves; delete that file and run the judge stage again to separate calibration from evaluation")
+        return prepared.indices("test")
+    return np.asarray(stored, np.int64)
+
+
+def utility_of(sets: dict, prepared, settings, test: np.ndarray) -> dict:
+    """Downstream classifiers trained with each labelled synthetic set (`utility_experiments`),
+    tested on the evaluation part of the held-out images."""
+    train = prepared.indices("train")
     labelled = {name: (to_eval_images(images, prepared.channels), labels) for name, (images, labels) in sets.items()
                 if labels is not None and settings.utility_methods in ("all", name)}
     return utility_experiments(prepared.images_gan[train], prepared.labels[train], prepared.images_gan[test],
@@ -158,9 +170,11 @@ def evaluate_run(run, prepared=None) -> dict:
     referee = judge.load(run, "referee", prepared.num_classes)
     domain, inception = features.domain_extractor(referee, prepared.name), resolve_inception(settings.inception)
     sets = synthetic_sets(run, prepared)
-    ceiling = label_metrics(referee, real[1], prepared.labels[test], prepared.channels, prepared.class_names) \
-        if len(test) else None
-    rows = {name: ({**measure_row(name, *sets[name], real, prepared, (domain, inception), referee, ceiling),
+    evaluation = evaluation_part(run, prepared)
+    ceiling = label_metrics(referee, prepared.images_gan[evaluation], prepared.labels[evaluation], prepared.channels,
+                            prepared.class_names) if len(evaluation) else None
+    confusion = run.done_info("judge")["referee"]["confusion"]
+    rows = {name: ({**measure_row(name, *sets[name], real, prepared, (domain, inception), referee, ceiling, confusion),
                     **_row_costs(run, name)} if name in sets else {"status": "not run", **_row_costs(run, name)})
             for name in ROWS}
     result = {"dataset": prepared.name, "smoke": run.config.smoke, "class_names": prepared.class_names,
@@ -171,8 +185,9 @@ def evaluate_run(run, prepared=None) -> dict:
               "real_diversity": metrics.diversity(real[0]), "label_referee": domain.name,
               "label_ceiling": ceiling, "label_status": judge.label_status(run, prepared.class_names),
               "referee_gate": run.done_info("judge")["referee"]["classes"],
-              "num_real_train": int(len(train)), "num_real_test": int(len(test)), "rows": rows,
-              "utility": utility_of(sets, prepared, settings),
+              "num_real_train": int(len(train)), "num_real_test": int(len(test)),
+              "num_utility_test": int(len(evaluation)), "rows": rows,
+              "utility": utility_of(sets, prepared, settings, evaluation),
               "super_resolution": run.done_info("srgan").get("evaluation"),
               "vgg_weights": run.done_info("srgan").get("vgg_weights")}
     write_json(run.path / "report" / "metrics.json", result)

@@ -49,17 +49,25 @@ def measure_export(run, prepared) -> dict:
 
 
 def label_measurements(run, prepared, images: np.ndarray, labels: np.ndarray) -> dict:
-    """Status per class; the gates of judge and referee on held-out real images; agreement with
-    the labels of the referee (the report's number) and of the judge (it selected: not independent)."""
+    """Status per class and rows checked per class; the gates of judge (calibration part) and
+    referee (evaluation part); agreement with the labels of the referee (the report's number), the
+    share of right labels estimated from it, and the judge's agreement (it selected: not independent)."""
     info = run.done_info("judge")
     if not info:
         return {}
+    rows = read_csv(run.path / "synthetic" / "manifest.csv")
     result = {"label_status": judge.label_status(run, prepared.class_names),
+              "rows_checked": {name: {"n": sum(row["class"] == name for row in rows),
+                                      "checked": sum(row["class"] == name and row["label_status"] == "checked"
+                                                     for row in rows)} for name in prepared.class_names},
+              "patients_known": info.get("patients_known", False),
               "gates": {name: {key: info[name][key] for key in ("classes", "confusion", "bar", "num_train")}
                         for name in judge.NETWORKS}}
     for name in judge.NETWORKS:
         model = judge.load(run, name, prepared.num_classes)
-        result[f"{name}_agreement"] = label_metrics(model, images, labels, prepared.channels, prepared.class_names)
+        result[f"{name}_agreement"] = label_metrics(model, images, labels, prepared.channels, prepared.class_names,
+                                                    info["referee"]["confusion"] if name == "referee" else None)
+    result["estimated_accuracy"] = result["referee_agreement"].pop("estimated_accuracy")
     return result
 
 
@@ -90,12 +98,17 @@ def feature_trust(extractor, real_train: np.ndarray, num_training_images: int | 
     return metrics.feature_trust(real, num_training_images)
 
 
-def label_metrics(model, images, labels, channels: int, class_names) -> dict:
-    """Agreement of each image's label with a classifier's prediction, overall and per class."""
+def label_metrics(model, images, labels, channels: int, class_names, confusion=None) -> dict:
+    """Agreement of each image's label with a classifier's prediction, overall and per class; with
+    the classifier's confusion matrix on real held-out images, the estimated share of right labels
+    (`label_fidelity.estimated_accuracy`)."""
     scores = judge.classify(model, images, channels)
     predicted = scores.argmax(axis=1)
-    return {**label_fidelity.agreement(labels, predicted, class_names),
-            "mean_label_probability": float(scores[np.arange(len(labels)), labels].mean()) if len(labels) else None}
+    result = {**label_fidelity.agreement(labels, predicted, class_names),
+              "mean_label_probability": float(scores[np.arange(len(labels)), labels].mean()) if len(labels) else None}
+    if confusion is not None:
+        result["estimated_accuracy"] = label_fidelity.estimated_accuracy(confusion, labels, predicted, class_names)
+    return result
 
 
 def lean(result: dict) -> dict:

@@ -12,7 +12,7 @@ import numpy as np
 from mgm_tf.data.decode import read_image
 from mgm_tf import plots
 from mgm_tf import judge
-from mgm_tf.card import write_dataset_card
+from mgm_tf.card import share, write_dataset_card
 from mgm_tf.evaluation.label_fidelity import evaluation_label_table, export_label_lines
 from mgm_tf.evaluation.measure import measure_export, pixel_features, to_eval_images
 from mgm_tf.evaluation.metrics import memorisation
@@ -172,24 +172,31 @@ def _met(value: bool) -> str:
     return "✔ met" if value else "✘ **missed**"
 
 
+def _spread(summary: dict) -> str:
+    return f"{summary['mean']:.2f} ± {summary['std']:.2f}"
+
+
 def export_check_lines(measured: dict) -> list[str]:
     """report.md's verdict on the exported dataset, every number next to its real reference and
     whether its target is met; a missed target is said, not left to be noticed."""
     diversity, real, pixels = measured["diversity"], measured["real_diversity"], measured["pixels"]
     targets = variety_targets(measured)
+    count = measured["num_images"]
     lines = ["## The exported dataset, measured", "",
+             f"{count} exported images against {pixels['num_real']} real training images; precision and recall are "
+             f"mean ± std over subsamples of {min(pixels['num_real'], pixels['num_synthetic'])} images a side.", "",
              "| measure | synthetic | real training images | target | |", "|---|---|---|---|---|",
              f"| mean pairwise SSIM (64 px grey) | {diversity['pairwise_ssim']:.2f} | {real['pairwise_ssim']:.2f} | "
              f"at most {real['pairwise_ssim'] + 0.2:.2f} (1.0: one image repeated) | {_met(targets['pairwise SSIM'])} |",
              f"| normalised-pixel diversity | {diversity['pixel_diversity']:.2f} | {real['pixel_diversity']:.2f} | "
              f"at least {real['pixel_diversity'] / 2:.2f} (0: copies) | {_met(targets['pixel diversity'])} |",
-             f"| recall (pixels, equal sizes) | {pixels['recall']['mean']:.2f} | — | above 0: the images cover some "
+             f"| recall (pixels, equal sizes) | {_spread(pixels['recall'])} | — | above 0: the images cover some "
              f"real ones | {_met(targets['recall'])} |",
-             f"| precision (pixels, equal sizes) | {pixels['precision']['mean']:.2f} | — | reported, no target: see "
+             f"| precision (pixels, equal sizes) | {_spread(pixels['precision'])} | — | reported, no target: see "
              "below | |"]
     memorised = pixels.get("memorisation")
     if memorised:
-        lines.append(f"| memorised share (pixels) | {memorised['flagged_fraction']:.2f} | — | 0: no near-copy of a "
+        lines.append(f"| memorised share (pixels) | {share(len(memorised['flagged']), count)} | — | 0: no near-copy of a "
                      f"training image | {_met(targets['memorised share'])} |")
     lines += ["", "Pixel precision is the share of synthetic images within some real image's k-nearest-neighbour "
                   "radius in raw pixels. With few real images those radii are small and a new image, however plausible, "
@@ -318,7 +325,7 @@ def evaluation_markdown(result: dict) -> list[str]:
             continue
         lines.append(f"| {name} | {_fmt(row.get('final_g_loss'))} | {_fmt(row.get('final_d_loss'))} | "
                      f"{row.get('train_seconds', 0):.1f} | {row.get('trainable_parameters', 0):,} |")
-    lines += ["", "### Downstream utility: the same CNN, tested on held-out real images", "",
+    lines += ["", "### Downstream utility: the same CNN, tested on the evaluation part of the held-out real images", "",
               "| training data | n train | accuracy | balanced accuracy | macro-F1 | AUC (OvR) |", "|---|---|---|---|---|---|"]
     for name, entry in result["utility"].items():
         for setting, summary in ([(name, entry)] if "accuracy" in entry else [(f"{name}: {k}", v) for k, v in entry.items()]):
@@ -342,7 +349,7 @@ def _auc_note(result: dict) -> str:
     if not low:
         return ""
     return (f"An AUC below 0.5 ({', '.join(low)}) means the classifier ranked the held-out images in reverse; with "
-            f"{result['num_real_test']} held-out images that is chance (a classifier that learned nothing orders "
+            f"{result.get('num_utility_test', result['num_real_test'])} held-out images that is chance (a classifier that learned nothing orders "
             "two images of each class all wrong 1 time in 6), not a finding.")
 
 
