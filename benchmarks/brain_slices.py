@@ -91,12 +91,15 @@ def square_slice(plane: np.ndarray, size: int, scale: float) -> np.ndarray:
 
 def slices(volume: np.ndarray, axis: int, step: int) -> list[tuple[int, np.ndarray]]:
     """(position, 2-D slice) across `axis`, cropped to the brain's bounding box, for every `step`-th
-    position whose brain area is at least MIN_BRAIN_SHARE of the largest."""
+    position whose brain area is at least MIN_BRAIN_SHARE of the largest. Sagittal slices from
+    one hemisphere only: the template is symmetric, so the slice at x and at −x are the same image
+    (both halves would put copies of test slices into the training split)."""
     brain = volume > 0.15 * np.percentile(volume, 99.5)
     box = tuple(slice(int(indices.min()), int(indices.max()) + 1) for indices in np.nonzero(brain))
     volume, brain = volume[box], brain[box]
     area = brain.sum(axis=tuple(other for other in range(3) if other != axis))
-    return [(position, np.take(volume, position, axis=axis)) for position in range(0, volume.shape[axis], step)
+    first = volume.shape[0] // 2 if axis == ORIENTATIONS["sagittal"] else 0  # one hemisphere: see below
+    return [(position, np.take(volume, position, axis=axis)) for position in range(first, volume.shape[axis], step)
             if area[position] >= MIN_BRAIN_SHARE * area.max()]
 
 

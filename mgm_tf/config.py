@@ -44,10 +44,12 @@ class DCGANConfig(GANConfig):
 
 @dataclasses.dataclass
 class CGANConfig(GANConfig):
-    label_conditioned: bool = True      # False: the paper's exact §3.6/§3.7 networks (no label input)
+    refiner: str = "residual"           # "residual": G2(z, c) = c + r trained on G1's samples | "paper": §3.3/§3.6/§3.7
+    self_regularisation: float = 1.0    # residual refiner: weight of |low_pass(G2(z, c)) − low_pass(c)|₁ (SimGAN)
+    label_conditioned: bool = True      # paper refiner: False gives the paper's exact §3.6/§3.7 networks (no label input)
     width: float = 1.0                  # channel multiplier of G2 and D2; 1.0: §3.6/§3.7 exactly
-    finetune_epochs_per_class: int = 0  # §3.3 "training set divided by class": extra epochs per class
-    degrade_min_size: int = 16          # c = degrade(x): down/up-sampling to 16 or 32 px
+    finetune_epochs_per_class: int = 0  # paper refiner, §3.3 "training set divided by class": extra epochs per class
+    degrade_min_size: int = 16          # paper refiner: c = degrade(x), down/up-sampling to 16 or 32 px
     degrade_noise: float = 0.05
 
 
@@ -66,6 +68,8 @@ class SynthesisConfig:
 class FilterConfig:
     candidates_per_class: int = 500  # images synthesised per class before filtering
     keep_fraction: float = 0.2       # paper §3.4: best 20 % per class
+    score: str = "realism"           # "realism" (among real class-y images, judge features) | "paper": §3.4's
+                                     # sharpness, entropy, edges | "paper+realism" (DESIGN "Does each stage earn its place?")
 
 
 @dataclasses.dataclass
@@ -108,6 +112,7 @@ class RunConfig:
     stages: list = dataclasses.field(default_factory=lambda: list(STAGES))
     smoke: bool = False
     tensorboard: bool = True
+    generator_colour: str = "auto"  # "auto": grey modalities' generators draw one grey channel (×3) | "rgb": three (paper)
     dcgan: DCGANConfig = dataclasses.field(default_factory=DCGANConfig)
     cgan: CGANConfig = dataclasses.field(default_factory=CGANConfig)
     synthesis: SynthesisConfig = dataclasses.field(default_factory=SynthesisConfig)
@@ -134,6 +139,10 @@ class RunConfig:
         if unknown:
             raise ValueError(f"unknown run config field(s): {sorted(unknown)}")
         values = dict(values)
+        if "package_version" in values and "generator_colour" not in values:  # a run saved before these choices keeps its networks
+            values["generator_colour"] = "rgb"
+            values.setdefault("cgan", {}).setdefault("refiner", "paper")
+            values.setdefault("filter", {}).setdefault("score", "paper")
         for name, kind in nested.items():
             if name in values:
                 values[name] = _sub_config(kind, values[name], name)
@@ -160,16 +169,18 @@ def demo(dataset: str = "demo") -> RunConfig:
     - G1: 600 steps at learning rate 2e-4 (paper 1e-4) with the mode-seeking term, D1 with half
       the filters (32 → 128; D1 is most of a DCGAN step's work). 300 steps of the full D1 drew
       blocks, not X-rays;
-    - G2/D2 at half width (`width` 0.5; the paper's §3.6/§3.7 widths are 1.0), 300 steps at 2e-4,
-      with the mode-seeking term (its halves share c and y), which took the export's pairwise SSIM
-      from 0.47 to 0.35;
+    - G2/D2 at half width (`width` 0.5; the paper's §3.6/§3.7 widths are 1.0), 300 steps at 2e-4.
+      The residual refiner needs DiffAugment on its D2 here ("auto": on below 1,000 images):
+      without it D2 memorises the 12 images and G2 turned G1's ribs into speckle; with it the
+      refinements keep them. The paper's refiner (`refiner` "paper") takes the mode-seeking term
+      (its halves share c and y), which took the export's pairwise SSIM from 0.47 to 0.35;
     - the SRGAN: 4 residual blocks of 32 filters, VGG19 features of block2_conv2 (SRGAN-VGG22),
       8 short epochs. Far too little data for results; enough for varied chest X-rays."""
     config = RunConfig(dataset=dataset)
     config.dcgan = DCGANConfig(epochs=30, steps_per_epoch=20, learning_rate=2e-4, discriminator_filters=32,
                                mode_seeking=2.0, sample_every=5, kid_every=10, kid_samples=64)  # 600 steps; paper: 1,000 epochs
     config.cgan = CGANConfig(epochs=15, steps_per_epoch=20, learning_rate=2e-4, width=0.5, mode_seeking=1.0,
-                             diff_augment="off", sample_every=5, kid_every=5, kid_samples=64)  # 300 steps; paper: 1,000 epochs
+                             sample_every=5, kid_every=5, kid_samples=64)  # 300 steps; paper: 1,000 epochs
     config.filter = FilterConfig(candidates_per_class=100)    # keeps 20 per class
     config.srgan = SRGANConfig(epochs=8, batch_size=8, crop=64, residual_blocks=4, filters=32, discriminator_filters=32,
                                perceptual_layer="block2_conv2", sample_every=4)  # paper-scale: 100 epochs, 96 px crops

@@ -13,16 +13,18 @@ from keras import layers, ops
 from mgm_tf.callbacks import kid_callbacks
 from mgm_tf.data.batches import gan_input
 from mgm_tf.gan import (LEAK, GANTrainer, class_cycle, discriminator_loss, fixed_noise, generator_batch_norm,
-                        label_input, label_plane, noise_for, progress, unpack)
+                        grey_channels, label_input, label_plane, noise_for, progress, unpack)
 from mgm_tf.imaging import from_model_range
 from mgm_tf.run import compile_trainer, fit_stage, save_networks, strategy_scope, use_diff_augment
 
 
 def build_dcgan_generator(latent_dim: int = 100, image_size: int = 64, channels: int = 3, base_filters: int = 256,
-                          num_classes: int | None = None, name: str = "dcgan_generator") -> keras.Model:
+                          num_classes: int | None = None, grey: bool = False,
+                          name: str = "dcgan_generator") -> keras.Model:
     """DCGAN generator (Radford et al. conventions): z → 4×4×base → transposed convs (4×4,
     stride 2, BatchNorm, ReLU) halving channels per doubling → image_size×image_size tanh.
-    With num_classes, a 50-d label embedding is concatenated to z (the cGAN baseline)."""
+    With num_classes, a 50-d label embedding is concatenated to z (the cGAN baseline). With
+    grey, the last layer draws one grey channel, repeated to `channels` (`grey_channels`)."""
     noise = keras.Input(shape=(latent_dim,), name="noise")
     inputs, hidden = [noise], noise
     if num_classes:
@@ -37,8 +39,8 @@ def build_dcgan_generator(latent_dim: int = 100, image_size: int = 64, channels:
         hidden = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False)(hidden)
         hidden = layers.ReLU()(generator_batch_norm()(hidden))
         size *= 2
-    hidden = layers.Conv2DTranspose(channels, 4, strides=2, padding="same")(hidden)
-    image = layers.Activation("tanh", dtype="float32", name="image")(hidden)
+    hidden = layers.Conv2DTranspose(1 if grey else channels, 4, strides=2, padding="same")(hidden)
+    image = grey_channels(layers.Activation("tanh", dtype="float32")(hidden), channels if grey else 1)
     return keras.Model(inputs if num_classes else noise, image, name=name)
 
 
@@ -61,9 +63,9 @@ def build_dcgan_discriminator(image_size: int = 64, channels: int = 3, base_filt
     return keras.Model(inputs if num_classes else image, logit, name=name)
 
 
-def build_dcgan(stage_config, num_classes=None):
+def build_dcgan(stage_config, num_classes=None, grey: bool = False):
     generator = build_dcgan_generator(stage_config.latent_dim, base_filters=stage_config.base_filters,
-                                      num_classes=num_classes)
+                                      num_classes=num_classes, grey=grey)
     return generator, build_dcgan_discriminator(base_filters=stage_config.discriminator_filters,
                                                 num_classes=num_classes)
 
@@ -101,7 +103,7 @@ def dcgan_trainer(run, num_classes, diff_augment: bool, strategy=None) -> DCGANT
     """Stage 1's trainer as the run's configuration builds it, compiled."""
     stage_config = run.config.dcgan
     with strategy_scope(strategy):
-        generator, discriminator = build_dcgan(stage_config, num_classes)
+        generator, discriminator = build_dcgan(stage_config, num_classes, run.grey_output())
         trainer = DCGANTrainer(generator, discriminator, stage_config.latent_dim, run.config.seed,
                                diff_augment=diff_augment, mode_seeking=stage_config.mode_seeking,
                                augment_policy=stage_config.augment_policy)
@@ -146,7 +148,7 @@ def stage_dcgan(run, prepared, strategy=None) -> dict:
 
 def load_dcgan_generator(run, num_classes: int):
     """G1 with its trained weights (class-conditional when the run was made so)."""
-    generator, _ = build_dcgan(run.config.dcgan, g1_classes(run, num_classes))
+    generator, _ = build_dcgan(run.config.dcgan, g1_classes(run, num_classes), run.grey_output())
     generator.load_weights(str(run.path / "dcgan" / "generator.weights.h5"))
     return generator
 

@@ -274,6 +274,16 @@ def generator_batch_norm():
     return layers.BatchNormalization(momentum=GENERATOR_BN_MOMENTUM)
 
 
+def grey_channels(image, channels: int, name: str = "image"):
+    """The generator's output layer "image": a one-channel grey image repeated to `channels`
+    (three equal channels for the paper's 64×64×3 networks), or the image as it is (channels 1).
+    Grey modalities draw grey: free colour channels gave X-ray candidates a mean channel spread of
+    27 grey levels that the filter and the judge scored and the export then discarded."""
+    if channels <= 1:
+        return layers.Identity(name=name, dtype="float32")(image)
+    return layers.Concatenate(name=name, dtype="float32")([image] * channels)
+
+
 def label_input():
     return keras.Input(shape=(), dtype="int32", name="label")
 

@@ -283,11 +283,11 @@ def stage_networks(run, stage: str, num_classes: int) -> dict:
     if stage == "dcgan":
         from mgm_tf.dcgan import build_dcgan, g1_classes
 
-        generator, discriminator = build_dcgan(run.config.dcgan, g1_classes(run, num_classes))
+        generator, discriminator = build_dcgan(run.config.dcgan, g1_classes(run, num_classes), run.grey_output())
     elif stage == "cgan":
         from mgm_tf.refinement import build_conditional
 
-        generator, discriminator = build_conditional(run.config.cgan, num_classes)
+        generator, discriminator = build_conditional(run.config.cgan, num_classes, run.grey_output())
     elif stage == "srgan":
         from mgm_tf.srgan import build_srgan
 

@@ -18,6 +18,9 @@ from mgm_tf.imaging import to_grey
 from mgm_tf.io import read_csv, write_csv
 
 SCORE_NAMES = ("sharpness", "entropy", "edges")
+REALISM = "realism"
+FILTER_SCORES = {"paper": SCORE_NAMES, "realism": (REALISM,), "paper+realism": SCORE_NAMES + (REALISM,)}
+NEIGHBOURS = 3
 
 
 def grey_images(images: np.ndarray) -> np.ndarray:
@@ -79,9 +82,35 @@ def rank_normalise(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return ranks / max(1, len(values) - 1)
 
 
+def realism_scores(candidate_features: np.ndarray, candidate_labels: np.ndarray, real_features: np.ndarray,
+                   real_labels: np.ndarray, k: int = NEIGHBOURS) -> np.ndarray:
+    """Realism score (Kynkäänniemi et al. 2019, §5) of each candidate among the real images of its
+    own class: max over real r of radius_k(r) / ‖φ(candidate) − φ(r)‖, where radius_k(r) is r's
+    distance to its k-th nearest real neighbour. ≥ 1 inside the real class's manifold, larger
+    where real images are dense; a candidate far from every real image of its class scores near
+    0. The §3.4 scores reward high-frequency energy whatever it depicts; this one rewards
+    looking like the class's real images."""
+    scores = np.zeros(len(candidate_features))
+    for label in np.unique(candidate_labels):
+        real = real_features[real_labels == label]
+        members = candidate_labels == label
+        if len(real) < 2:
+            continue
+        radii = np.sort(_distances(real, real), axis=1)[:, min(k, len(real) - 1)]
+        distances = _distances(candidate_features[members], real)
+        scores[members] = (radii[None, :] / np.maximum(distances, 1e-12)).max(axis=1)
+    return scores
+
+
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances len(a) × len(b) without an (a × b × features) intermediate."""
+    squared = (a ** 2).sum(axis=1)[:, None] + (b ** 2).sum(axis=1)[None, :] - 2.0 * a @ b.T
+    return np.sqrt(np.clip(squared, 0, None))
+
+
 def select(score_table: np.ndarray, labels: np.ndarray, keep_fraction: float = 0.2,
            ids: np.ndarray | None = None, eligible: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Combined score per image (mean of the three within-class ranks) and a boolean mask of
+    """Combined score per image (mean of the within-class ranks of every column) and a boolean mask of
     the kept images: round(keep_fraction × n) per class (at least one), best first, ties by id.
     Only `eligible` images are kept (all by default); a class with fewer eligible images than
     its quota keeps all of them, so a quota is never filled with ineligible ones."""
@@ -94,7 +123,7 @@ def select(score_table: np.ndarray, labels: np.ndarray, keep_fraction: float = 0
     eligible = np.ones(len(labels), bool) if eligible is None else np.asarray(eligible, bool)
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
-        ranks = [rank_normalise(score_table[members, column], ids[members]) for column in range(3)]
+        ranks = [rank_normalise(score_table[members, column], ids[members]) for column in range(score_table.shape[1])]
         combined[members] = np.mean(ranks, axis=0)
         count = max(1, int(np.floor(keep_fraction * len(members) + 0.5)))
         best_first = members[np.lexsort((ids[members], -combined[members]))]
@@ -144,13 +173,14 @@ def stage_filter(run, prepared=None, strategy=None) -> dict:
     status = judge.label_status(run, list(names.values()))
     thresholds = {name: entry["threshold"] for name, entry in status.items()}
     eligible = label_eligible(rows, run.config.synthesis.label_check, thresholds)
-    table = scores(images)
-    combined, keep = select(table, labels, run.config.filter.keep_fraction, ids, eligible)
+    table = np.concatenate([scores(images), realism_column(run, prepared, images, labels)[:, None]], axis=1)
+    used = [(*SCORE_NAMES, REALISM).index(name) for name in filter_columns(run.config.filter.score)]
+    combined, keep = select(table[:, used], labels, run.config.filter.keep_fraction, ids, eligible)
     check_every_class(names, labels, keep, thresholds)
-    scored = [{**row, **dict(zip(SCORE_NAMES, map(float, table[index]))),
+    scored = [{**row, **dict(zip((*SCORE_NAMES, REALISM), map(float, table[index]))),
                "quality_score": float(combined[index]), "label_eligible": int(eligible[index]),
                "selected": int(keep[index])} for index, row in enumerate(rows)]
-    columns = (*(rows[0].keys() if rows else ()), *SCORE_NAMES, "quality_score", "label_eligible", "selected")
+    columns = (*(rows[0].keys() if rows else ()), *SCORE_NAMES, REALISM, "quality_score", "label_eligible", "selected")
     write_csv(stage_dir / "scores.csv", scored, columns)
     write_csv(stage_dir / "selected.csv", [row for row in scored if row["selected"]], columns)
     write_filter_figures(stage_dir, images, table, combined, ids)
@@ -158,8 +188,30 @@ def stage_filter(run, prepared=None, strategy=None) -> dict:
             **per_class_counts(run, names, labels, eligible, keep)}
 
 
+def filter_columns(setting: str) -> tuple:
+    if setting not in FILTER_SCORES:
+        raise ValueError(f"filter.score must be one of {tuple(FILTER_SCORES)}, got {setting!r}")
+    return FILTER_SCORES[setting]
+
+
+def realism_column(run, prepared, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each candidate's realism score in the judge's features among its class's real training
+    images (NaN without a judge or prepared data: then only the §3.4 scores can be used)."""
+    selector = judge.load(run, "judge", prepared.num_classes) if prepared is not None else None
+    if selector is None:
+        if REALISM in filter_columns(run.config.filter.score):
+            raise ValueError("filter.score uses the realism term, which needs the judge stage's classifier; run the "
+                             "judge stage first or set filter.score 'paper'")
+        return np.full(len(images), np.nan)
+    train = prepared.indices("train")
+    real = judge.pooled_features(selector, prepared.images_gan[train], prepared.channels)
+    own = judge.pooled_features(selector, images, prepared.channels)
+    return realism_scores(own, labels, real, prepared.labels[train])
+
+
 def write_filter_figures(stage_dir, images, table, combined, ids) -> None:
-    save_figure(histograms({name: table[:, column] for column, name in enumerate(SCORE_NAMES)}
+    save_figure(histograms({name: table[:, column] for column, name in enumerate((*SCORE_NAMES, REALISM))
+                            if np.isfinite(table[:, column]).all()}
                            | {"combined rank score": combined}, title="quality filter scores (all candidates)"),
                 stage_dir / "scores.png")
     order = np.lexsort((ids, -combined))

@@ -15,7 +15,7 @@ from mgm_tf.callbacks import kid_callbacks
 from mgm_tf.data.batches import gan_input
 from mgm_tf.dcgan import load_dcgan_generator
 from mgm_tf.gan import (LEAK, GANTrainer, class_cycle, discriminator_loss, fixed_noise, generator_batch_norm,
-                        label_input, label_plane, noise_for, progress, unpack)
+                        generator_loss, grey_channels, label_input, mean_absolute_error, label_plane, noise_for, progress, unpack)
 from mgm_tf.imaging import from_model_range, to_model_range
 from mgm_tf.run import compile_trainer, fit_stage, save_networks, strategy_scope, use_diff_augment
 
@@ -28,7 +28,7 @@ def scaled_width(filters: int, width: float) -> int:
 
 
 def build_conditional_generator(latent_dim: int = 100, image_size: int = 64, channels: int = 3,
-                                num_classes: int | None = None, width: float = 1.0,
+                                num_classes: int | None = None, width: float = 1.0, grey: bool = False,
                                 name: str = "conditional_generator") -> keras.Model:
     """The refinement generator G2(z, c[, y]) of §3.6.
 
@@ -41,8 +41,42 @@ def build_conditional_generator(latent_dim: int = 100, image_size: int = 64, cha
     With num_classes=None this is the paper's network exactly: 2,742,659 trainable parameters
     (+448 BatchNorm statistics); the Dense layer alone has 1,654,784, more than the paper's
     0.67 M for the whole model. `width` multiplies every channel count (1.0: the paper's); the
-    demo halves it (DESIGN.md "The demo on any CPU").
+    demo halves it (DESIGN.md "The demo on any CPU"). With grey, one grey channel is drawn and
+    repeated (`gan.grey_channels`).
     """
+    inputs, hidden = _refinement_body(latent_dim, image_size, channels, num_classes, width)
+    hidden = layers.Conv2D(1 if grey else channels, 3, padding="same", name="output_conv")(hidden)
+    image = grey_channels(layers.Activation("tanh", dtype="float32")(hidden), channels if grey else 1)
+    return keras.Model(inputs, image, name=name)
+
+
+def build_residual_refiner(latent_dim: int = 100, image_size: int = 64, channels: int = 3, width: float = 1.0,
+                           grey: bool = False, name: str = "residual_refiner") -> keras.Model:
+    """G2(z, c) = clip(c + r(z, c), −1, 1): §3.6's network body computes a correction r that is
+    added to its input (SimGAN's refiner, Shrivastava et al. 2017, is residual for the same
+    reason). The output convolution starts at zero, so an untrained refiner is the identity:
+    training can only move G1's samples as far as its losses pay for, never start from noise."""
+    inputs, hidden = _refinement_body(latent_dim, image_size, channels, None, width)
+    residual = layers.Conv2D(1 if grey else channels, 3, padding="same", kernel_initializer="zeros",
+                             name="residual_conv")(hidden)
+    residual = grey_channels(layers.Activation("linear", dtype="float32")(residual), channels if grey else 1,
+                             name="residual")
+    refined = layers.Add(dtype="float32")([inputs[1], residual])
+    return keras.Model(inputs, ModelRange(name="image")(refined), name=name)
+
+
+class ModelRange(layers.Layer):
+    """Clips to the networks' image range [−1, 1] (float32 under every precision policy)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(dtype="float32", **kwargs)
+
+    def call(self, images):
+        return ops.clip(images, -1.0, 1.0)
+
+
+def _refinement_body(latent_dim: int, image_size: int, channels: int, num_classes: int | None, width: float):
+    """§3.6's inputs and body up to its last 64×64×32 features (shared by both refiners)."""
     if image_size != 64:
         raise ValueError(f"the paper's conditional generator is defined for 64×64 images, got {image_size}")
     noise = keras.Input(shape=(latent_dim,), name="noise")
@@ -63,34 +97,49 @@ def build_conditional_generator(latent_dim: int = 100, image_size: int = 64, cha
     for filters in (128, 64, 32):
         hidden = layers.Conv2DTranspose(scaled_width(filters, width), 4, strides=2, padding="same")(hidden)
         hidden = layers.LeakyReLU(LEAK)(generator_batch_norm()(hidden))
-    hidden = layers.Conv2D(channels, 3, padding="same", name="output_conv")(hidden)
-    image = layers.Activation("tanh", dtype="float32", name="image")(hidden)
-    return keras.Model(inputs, image, name=name)
+    return inputs, hidden
 
 
 def build_conditional_discriminator(image_size: int = 64, channels: int = 3, num_classes: int | None = None,
-                                    width: float = 1.0, name: str = "conditional_discriminator") -> keras.Model:
+                                    width: float = 1.0, paired: bool = True,
+                                    name: str = "conditional_discriminator") -> keras.Model:
     """The pair discriminator D(x, c[, y]) of §3.7: image and condition concatenated to
     64×64×6 (+1 label plane) → Conv 4×4/2 with 64, 128, 256 filters, LeakyReLU, no BatchNorm →
     8×8×256 → Flatten 16,384 → Dense 1 (logit). Paper-exact (num_classes=None): 678,337
-    parameters — this network alone matches the paper's "0.67 M". `width` multiplies the filters."""
+    parameters — this network alone matches the paper's "0.67 M". `width` multiplies the filters.
+    paired=False: the same network on the image alone, D(x), the residual refiner's critic
+    (a real image has no G1 sample to pair it with)."""
     image = keras.Input(shape=(image_size, image_size, channels), name="image")
-    condition = keras.Input(shape=(image_size, image_size, channels), name="condition")
-    parts, inputs = [image, condition], [image, condition]
+    parts, inputs = [image], [image]
+    if paired:
+        condition = keras.Input(shape=(image_size, image_size, channels), name="condition")
+        parts.append(condition)
+        inputs.append(condition)
     if num_classes:
         label = label_input()
         inputs.append(label)
         parts.append(label_plane(label, num_classes, image_size, "label"))
-    hidden = layers.Concatenate(name="pair")(parts)
+    hidden = layers.Concatenate(name="pair")(parts) if len(parts) > 1 else image
     for filters in (64, 128, 256):
         hidden = layers.LeakyReLU(LEAK)(layers.Conv2D(scaled_width(filters, width), 4, strides=2, padding="same")(hidden))
     logit = layers.Dense(1, dtype="float32", name="logit")(layers.Flatten(name="flatten")(hidden))
-    return keras.Model(inputs, logit, name=name)
+    return keras.Model(inputs if len(inputs) > 1 else image, logit, name=name)
 
 
-def build_conditional(stage_config, num_classes):
+REFINERS = ("residual", "paper")
+
+
+def build_conditional(stage_config, num_classes, grey: bool = False):
+    """G2 and D2 of the configured refiner: "paper" (§3.6/§3.7, trained on degrade(x)) or
+    "residual" (G2(z, c) = c + r, D2(x), trained on G1's samples)."""
+    if stage_config.refiner not in REFINERS:
+        raise ValueError(f"cgan.refiner must be one of {REFINERS}, got {stage_config.refiner!r}")
+    if stage_config.refiner == "residual":
+        return (build_residual_refiner(stage_config.latent_dim, width=stage_config.width, grey=grey),
+                build_conditional_discriminator(width=stage_config.width, paired=False))
     classes = num_classes if stage_config.label_conditioned else None
-    return (build_conditional_generator(stage_config.latent_dim, num_classes=classes, width=stage_config.width),
+    return (build_conditional_generator(stage_config.latent_dim, num_classes=classes, width=stage_config.width,
+                                        grey=grey),
             build_conditional_discriminator(num_classes=classes, width=stage_config.width))
 
 
@@ -142,16 +191,63 @@ class ConditionalRefinementTrainer(GANTrainer):
                 "g_loss": self.generator_objective(fake_logits, fake, noise)}
 
 
-def conditional_trainer(run, num_classes: int, diff_augment: bool, strategy=None) -> ConditionalRefinementTrainer:
-    """Stage 2's trainer as the run's configuration builds it, compiled."""
+def low_pass(images, factor: int = 4):
+    """A factor×factor box average: what the residual refiner must leave as G1 drew it (16×16 at
+    64 px: the layout and grey levels of the anatomy, not its texture)."""
+    return ops.average_pool(images, pool_size=factor, strides=factor, padding="valid")
+
+
+class ResidualRefinementTrainer(GANTrainer):
+    """G2(z2, c) refines G1's own samples c = G1(z1) (G1 frozen, drawn in the step as synthesis
+    draws it): −log D2(G2(z2, c)) plus λ·|low_pass(G2(z2, c)) − low_pass(c)|₁, SimGAN's
+    self-regularisation, which ties the output to its input so the refiner adds realism without
+    moving the anatomy (or the class the judge accepted c for). D2(x) sees real images and
+    refined ones, DiffAugment on both. The paper's refiner never sees a G1 sample in training."""
+
+    tracked = ("d_loss", "g_loss", "self_regularisation")
+
+    def __init__(self, generator, discriminator, condition_generator, latent_dim: int = 100, seed: int = 0,
+                 self_regularisation: float = 1.0, **kwargs):
+        super().__init__(generator, discriminator, latent_dim, seed, **kwargs)
+        if self_regularisation < 0:
+            raise ValueError(f"cgan.self_regularisation must be at least 0, got {self_regularisation}")
+        condition_generator.trainable = False
+        self.condition_generator = condition_generator
+        self.conditional_g1 = len(condition_generator.inputs) > 1
+        self.self_regularisation = float(self_regularisation)
+        self.latent_dim_g1 = int(condition_generator.inputs[0].shape[-1])
+
+    def compute_losses(self, data) -> dict:
+        images, labels = unpack(data)
+        batch = ops.shape(images)[0]
+        first = keras.random.normal((batch, self.latent_dim_g1), seed=self.seed_generator)
+        condition = self.condition_generator([first, labels] if self.conditional_g1 else first, training=False)
+        condition = ops.stop_gradient(condition)
+        refined = self.generator([self.noise(batch), condition], training=True)
+        real_logits = self.discriminator(self.augmented(images), training=True)
+        fake_logits = self.discriminator(self.augmented(refined), training=True)
+        tie = mean_absolute_error(low_pass(condition), low_pass(refined))
+        return {"d_loss": discriminator_loss(real_logits, fake_logits),
+                "g_loss": generator_loss(fake_logits) + self.self_regularisation * tie,
+                "self_regularisation": tie}
+
+
+def conditional_trainer(run, num_classes: int, diff_augment: bool, strategy=None) -> GANTrainer:
+    """Stage 2's trainer as the run's configuration builds it, compiled: the residual refiner's
+    (with the trained G1 inside it, frozen) or the paper's."""
     stage_config = run.config.cgan
     with strategy_scope(strategy):
-        generator, discriminator = build_conditional(stage_config, num_classes)
-        trainer = ConditionalRefinementTrainer(generator, discriminator, stage_config.latent_dim, run.config.seed,
-                                               degrade_min_size=stage_config.degrade_min_size,
-                                               degrade_noise=stage_config.degrade_noise,
-                                               diff_augment=diff_augment, mode_seeking=stage_config.mode_seeking,
-                                               augment_policy=stage_config.augment_policy)
+        generator, discriminator = build_conditional(stage_config, num_classes, run.grey_output())
+        shared = dict(diff_augment=diff_augment, augment_policy=stage_config.augment_policy)
+        if stage_config.refiner == "residual":
+            trainer = ResidualRefinementTrainer(generator, discriminator, load_dcgan_generator(run, num_classes),
+                                                stage_config.latent_dim, run.config.seed,
+                                                self_regularisation=stage_config.self_regularisation, **shared)
+        else:
+            trainer = ConditionalRefinementTrainer(generator, discriminator, stage_config.latent_dim, run.config.seed,
+                                                   degrade_min_size=stage_config.degrade_min_size,
+                                                   degrade_noise=stage_config.degrade_noise,
+                                                   mode_seeking=stage_config.mode_seeking, **shared)
         compile_trainer(trainer, stage_config, run, compiles=not diff_augment)  # see device.resolve_jit
     return trainer
 
@@ -168,15 +264,19 @@ def preview_batch(prepared, count: int = 8):
 
 
 def stage_cgan(run, prepared, strategy=None) -> dict:
-    """Stage 2 (§3.3, §3.6, §3.7): conditional refinement GAN on (degrade(x), x, y) pairs, then
-    optional per-class fine-tuning ("training set divided by class")."""
+    """Stage 2: the refinement GAN. The residual refiner (default) trains on G1's own samples and
+    needs stage 1; the paper's (§3.3, §3.6, §3.7) trains on (degrade(x), x, y) pairs, then
+    optionally fine-tunes per class ("training set divided by class")."""
     stage_config, stage_dir = run.config.cgan, run.stage_dir("cgan")
+    residual = stage_config.refiner == "residual"
+    if residual:
+        run.require("cgan", ("dcgan",))
+        if stage_config.finetune_epochs_per_class:
+            raise ValueError("cgan.finetune_epochs_per_class is the paper's per-class fine-tuning of its refiner; "
+                             "with cgan.refiner 'residual' set it to 0 (or choose refiner 'paper')")
     trainer = conditional_trainer(run, prepared.num_classes, use_diff_augment(stage_config, prepared), strategy)
-    images, labels = preview_batch(prepared)
-    condition = np.asarray(degrade(images, keras.random.SeedGenerator(run.config.seed),
-                                   stage_config.degrade_min_size, stage_config.degrade_noise))
-    noise = fixed_noise(run.config.seed + 1, len(images), stage_config.latent_dim)
-    extra = [labels] if stage_config.label_conditioned else []
+    condition, extra, title = preview_conditions(run, prepared, trainer)
+    noise = fixed_noise(run.config.seed + 1, len(condition), stage_config.latent_dim)
 
     def preview():
         return np.concatenate([condition, np.asarray(trainer.generator([noise, condition] + extra, training=False))])
@@ -184,15 +284,33 @@ def stage_cgan(run, prepared, strategy=None) -> dict:
     dataset = gan_input(prepared, "train", stage_config.batch_size, run.config.seed, stage_config.balanced,
                         steps=stage_config.steps_per_epoch)
     info = fit_stage(trainer, dataset, stage_dir, stage_config.epochs, preview, stage_config.sample_every,
-                     run.config.tensorboard, "stage 2/4: conditional refinement GAN (top row: c = degrade(x))",
+                     run.config.tensorboard, f"stage 2/4: {title}",
                      extra_callbacks=_pipeline_kid(run, prepared, trainer.generator),
                      steps_per_epoch=stage_config.steps_per_epoch,
                      steps_per_execution=run.config.steps_per_execution, hooks=run.hooks)
     info["parameters"] = save_networks(stage_dir, stage_config, {"generator": trainer.generator,
                                                                  "discriminator": trainer.discriminator})
+    info["refiner"] = stage_config.refiner
     if stage_config.finetune_epochs_per_class:
         info["finetuned_classes"] = finetune_per_class(run, prepared, strategy)
     return info
+
+
+def preview_conditions(run, prepared, trainer):
+    """The conditions of stage 2's preview grids (top row) and its title: G1's samples for the
+    residual refiner, degrade(x) of real images for the paper's."""
+    stage_config = run.config.cgan
+    if stage_config.refiner == "residual":
+        labels = class_cycle(prepared.num_classes, 8)
+        first = fixed_noise(run.config.seed + 2, 8, run.config.dcgan.latent_dim)
+        generator = trainer.condition_generator
+        condition = np.asarray(generator([first, labels] if trainer.conditional_g1 else first, training=False))
+        return condition, [], "residual refiner on G1's samples (top row: c = G1(z1))"
+    images, labels = preview_batch(prepared)
+    condition = np.asarray(degrade(images, keras.random.SeedGenerator(run.config.seed),
+                                   stage_config.degrade_min_size, stage_config.degrade_noise))
+    extra = [labels] if stage_config.label_conditioned else []
+    return condition, extra, "the paper's conditional refinement GAN (top row: c = degrade(x))"
 
 
 def _pipeline_kid(run, prepared, conditional_generator) -> list:

@@ -53,6 +53,7 @@ class Run:
         self.path = Path(path)
         self.config = config
         self.hooks = RunHooks()
+        self._channels = None
 
     @classmethod
     def open(cls, path: str | Path, config: config_module.RunConfig | None = None) -> "Run":
@@ -115,6 +116,20 @@ class Run:
             return sources.folder_manifest(self.config.data_dir)
         manifest = manifests.load_manifest(self.config.dataset)
         return manifest.with_handle(self.config.handle) if self.config.handle else manifest
+
+    def grey_output(self) -> bool:
+        """Whether the generators draw one grey channel (repeated to three): for a grey modality
+        unless `generator_colour` is "rgb" (the paper's three free channels)."""
+        setting = self.config.generator_colour
+        if setting not in ("auto", "rgb"):
+            raise ValueError(f"generator_colour must be 'auto' or 'rgb', got {setting!r}")
+        if setting == "rgb":
+            return False
+        if self._channels is None:
+            report = self.path / "data" / "report.json"
+            self._channels = int(json.loads(report.read_text(encoding="utf-8"))["channels"]) if report.exists() \
+                else int(self.manifest().channels)
+        return self._channels == 1
 
     def prepared(self):
         from mgm_tf.data.prepare import prepare

@@ -26,13 +26,13 @@ CONDITIONINGS = ("class_aware", "class_blind", "conditional_g1")
 def load_generators(run, class_names):
     """G1 and G2 with their trained weights, plus per-class fine-tuned G2s where present."""
     dcgan_generator = load_dcgan_generator(run, len(class_names))
-    conditional_generator, _ = build_conditional(run.config.cgan, len(class_names))
+    conditional_generator, _ = build_conditional(run.config.cgan, len(class_names), run.grey_output())
     conditional_generator.load_weights(str(run.path / "cgan" / "generator.weights.h5"))
     per_class = {}
     for label, class_name in enumerate(class_names):
         weights = run.path / "cgan" / "finetune" / class_name / "generator.weights.h5"
         if weights.exists():
-            per_class[label], _ = build_conditional(run.config.cgan, len(class_names))
+            per_class[label], _ = build_conditional(run.config.cgan, len(class_names), run.grey_output())
             per_class[label].load_weights(str(weights))
     return dcgan_generator, conditional_generator, per_class
 

@@ -267,32 +267,38 @@ def dcgan() -> list:
 def conditional() -> list:
     return stage_preamble(
         "02_conditional_gan.ipynb", "Stage 2 — conditional refinement GAN (paper §3.3, §3.6, §3.7)",
-        "G2(z, c, y) turns a conditioning image c into an image of class y. In training, c = degrade(x) is a real "
-        "image made soft the way a DCGAN sample is (down- and up-sampled, noise, brightness/contrast jitter) and "
-        "G2 learns to give back a sharp image of its class. D2 judges the pair (x, c) stacked to 64×64×6, with a "
-        "plane that encodes the label. At synthesis c comes from G1, drawn until the label judge accepts that it "
-        "shows class y (for the classes the judge can check).",
+        "G2 refines G1's samples c. By default (`cgan.refiner` \"residual\") it is trained on what it refines: "
+        "G1 is frozen inside the train step, c = G1(z1) is drawn each step, and G2(z, c) = c + r(z, c) starts as the "
+        "identity; D2 judges the image alone against real images, and a term |low_pass(G2(z, c)) − low_pass(c)| "
+        "keeps the anatomy (and the class) c was drawn with. The paper's variant (`refiner` \"paper\") learns x "
+        "from c = degrade(x), a real image made soft the way a DCGAN sample is, with D2 judging the pair (x, c) "
+        "and a label plane. At synthesis c comes from G1, drawn until the label judge accepts that it shows class "
+        "y (for the classes the judge can check).",
         f"{STAGE_TIMES['02']} Paper settings on a real dataset: about 26 h on that CPU (measured step time × steps), "
         f"{t4('cgan')} on a T4 ({T4_TEXT}).") + [
-        ("markdown", "## The networks\nWith `num_classes=None` and width 1 these are the paper's networks exactly "
-                     "(D2 alone has 678,337 parameters, the paper's \"0.67 M\"); the pipeline adds one label plane "
-                     "to each (§3.3). The demo preset halves every width; the summaries show the run's."),
+        ("markdown", "## The networks\nThe run's networks first. The paper's refiner with `num_classes=None` and "
+                     "width 1 is §3.6/§3.7 exactly (D2 alone has 678,337 parameters, the paper's \"0.67 M\"), "
+                     "checked in the cell after; the residual refiner shares its body. The demo preset halves every "
+                     "width."),
         ("code", 'notebook.show_networks(run, "cgan", prepared.num_classes)'),
         ("code", f"{CHECK}\nfrom mgm_tf import gan, refinement\n"
                  "print(gan.count_parameters(refinement.build_conditional_generator()))\n"
                  "print(gan.count_parameters(refinement.build_conditional_discriminator()))\n"
                  "print(refinement.build_conditional_discriminator().get_layer('pair').output.shape)"),
     ] + train_step_cells("ConditionalRefinementTrainer", "refinement",
-                         "c = degrade(x) is made inside the step; with the mode-seeking term on, the fakes' second "
-                         "half repeats the first half's c and y with other noise, so the term measures what z "
-                         "changes. D2 sees (x, c, y) and (G2(z, c, y), c, y).") + [
+                         "The paper's refiner's step below: c = degrade(x) is made inside the step; with the "
+                         "mode-seeking term on, the fakes' second half repeats the first half's c and y with other "
+                         "noise, so the term measures what z changes. D2 sees (x, c, y) and (G2(z, c, y), c, y). The "
+                         "residual refiner's step (`refinement.ResidualRefinementTrainer`) draws c = G1(z1) from the "
+                         "frozen G1 instead, and adds the self-regularisation term to G's loss.") + [
         ("markdown", "## Train\nThe same optimiser settings as stage 1. When stage 1 has run, KID of the whole "
                      "sampler G2(z2, G1(z1), y) is logged as training goes (`cgan/kid.csv`)."),
         ("code", 'print(run.config.cgan)\ntimings = notebook.run_stages(run, "cgan")'),
         ("code", f'{CHECK}\nnotebook.training_facts(run, "cgan")'),
-        ("markdown", "## Look at the results\nEach grid's top row holds the conditioning images c = degrade(x) of "
-                     "fixed real images and the bottom row G2's refinements of them: they should be sharper than "
-                     "c and keep its layout. Then the losses per epoch."),
+        ("markdown", "## Look at the results\nEach grid's top row holds the conditioning images c — G1's samples "
+                     "for the residual refiner, degrade(x) of real images for the paper's — and the bottom row G2's "
+                     "refinements of them: they should keep c's anatomy and look no worse. Then the losses per "
+                     "epoch."),
         ("code", 'notebook.show_sample_progress(run, "cgan")\nnotebook.show_history(run, "cgan")'),
     ] + next_steps("Continue with `03_quality_filter.ipynb` on the same `run_name`.")
 
@@ -304,17 +310,20 @@ def quality_filter() -> list:
         "label judge passed on held-out real images, c = G1(z1) is redrawn until the judge accepts it as y (p(y) at "
         "the class's threshold, floored to refuse images between classes); for the others c is the paper's "
         "class-blind draw and the rows stay unchecked. The "
-        "filter needs no training: it scores each candidate by the variance of its Laplacian (sharpness), the "
-        "entropy of its grey-level histogram (detail) and its mean gradient magnitude (edges), ranks the scores "
-        "within the class and keeps the best 20 %, never a candidate of a checked class the judge refused.",
+        "filter needs no training: by default it scores each candidate by its realism among the real training "
+        "images of its class (in the judge's features: how deep inside their k-nearest-neighbour balls it lies); "
+        "§3.4's scores — the variance of its Laplacian (sharpness), the entropy of its grey-level histogram "
+        "(detail) and its mean gradient magnitude (edges) — are computed too and chosen by `filter.score` "
+        "\"paper\". It ranks the scores within the class and keeps the best 20 %, never a candidate of a checked "
+        "class the judge refused.",
         f"{STAGE_TIMES['03']} The filter scores about 17,600 images/s there.") + [
         ("markdown", "## Synthesise and filter\nThis needs stages 1 and 2 in the run (notebooks 01 and 02)."),
         ("code", 'notebook.require(run, "judge", "dcgan", "cgan")\n'
                  'timings = notebook.run_stages(run, "synthesize", "filter")'),
         ("code", f'{CHECK}\nnotebook.filter_facts(run)'),
-        ("markdown", "## Look at the results\nThe histograms show the three scores over all candidates; the grid "
-                     "shows the highest-scored candidates (top row) and the lowest (bottom row). Sharp, detailed "
-                     "images should rank high, flat or noisy ones low."),
+        ("markdown", "## Look at the results\nThe histograms show the scores over all candidates; the grid "
+                     "shows the highest-scored candidates (top row) and the lowest (bottom row). Images that look "
+                     "like the real ones of their class should rank high."),
         ("code", "notebook.show_filter(run)"),
     ] + next_steps("Continue with `04_srgan.ipynb` on the same `run_name`.")
 

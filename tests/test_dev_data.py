@@ -56,3 +56,16 @@ def test_slices_from_a_wheel_make_three_classes_split_by_slab(brain_slices, tmp_
         assert all(position - 1 not in train and position + 1 not in train for position in test)
         image = cv2.imread(str(next((tmp_path / "out" / "test" / name).glob("*.png"))), cv2.IMREAD_GRAYSCALE)
         assert image.shape == (32, 32) and image.max() > 200 and image[0, 0] == 0  # a bright disc on black
+
+
+def test_a_symmetric_volume_gives_no_sagittal_copies(brain_slices, tmp_path):
+    """The template is left-right symmetric: sagittal slices at x and −x are the same image, so
+    only one hemisphere is written (both would put copies of test slices into training)."""
+    grid = np.stack(np.meshgrid(*(np.linspace(-1, 1, 40),) * 3, indexing="ij"))
+    blob = (1000 * ((grid ** 2).sum(axis=0) < 0.8) * (1.5 + grid[1])).astype(np.int16)  # symmetric in x
+    wheel = tmp_path / "nilearn-0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr(brain_slices.MEMBER, nifti_bytes(blob, 1.0, 0.0))
+    brain_slices.write_dataset(brain_slices.template_volume(wheel), tmp_path / "out", size=32)
+    contents = [path.read_bytes() for path in sorted((tmp_path / "out").rglob("sagittal_*.png"))]
+    assert len(contents) > 5 and len(set(contents)) == len(contents)

@@ -34,6 +34,11 @@ def test_smoke_run_produces_the_run_directory(smoke_run):
                  "data/report.json"):
         assert (run.path / path).exists(), path
     assert (run.path / "dcgan" / "backup" / "latest.weights.h5").exists()  # kept: more epochs continue from it
+    for name in ("images.npy", "conditions.npy"):  # a grey modality: what the filter and the judge score is grey
+        candidates = np.load(run.path / "candidates" / name).astype(int)
+        assert candidates.shape[-1] == 3 and np.array_equal(candidates[..., 0], candidates[..., 2]), name
+    assert "Does each stage earn its place?" in (run.path / "report" / "report.md").read_text()
+    assert (run.path / "report" / "stages.png").exists()
     assert not list((run.path / "dcgan" / "backup").glob("*.bkp"))
 
 

@@ -14,15 +14,14 @@ import json
 import numpy as np
 
 from mgm_tf import judge
-from mgm_tf.baselines.cyclegan import build_cyclegan, cycle_domains
-from mgm_tf.dcgan import build_dcgan, load_dcgan_generator, unconditional_samples
+from mgm_tf.dcgan import load_dcgan_generator, unconditional_samples
 from mgm_tf.evaluation import features, label_fidelity, metrics
 from mgm_tf.evaluation.measure import (exported_dataset, feature_trust, label_metrics, lean, quality_metrics,
                                        to_eval_images)
+from mgm_tf.evaluation.samples import baseline_sets
 from mgm_tf.evaluation.report import stage_rows, write_evaluation_figures, write_run_report
 from mgm_tf.evaluation.utility import utility_experiments
 from mgm_tf.gan import class_cycle, image_seed
-from mgm_tf.imaging import from_model_range
 from mgm_tf.io import read_csv, write_json
 from mgm_tf.pipeline import run_pipeline
 from mgm_tf.srgan import build_srgan, super_resolve
@@ -56,29 +55,7 @@ def synthetic_sets(run, prepared) -> dict:
             "DCGAN→cGAN": (candidates[unfiltered], labels[unfiltered].astype(np.int32)),
             "DCGAN→cGAN→filter": (candidates[selected], labels[selected].astype(np.int32)),
             "MixGANMed": (final_images, final_labels)}
-    sets.update(_baseline_sets(run, prepared, count))
-    return sets
-
-
-def _baseline_sets(run, prepared, count: int) -> dict:
-    sets = {}
-    if run.is_done("baseline_cgan"):
-        generator, _ = build_dcgan(run.config.dcgan, prepared.num_classes)
-        generator.load_weights(str(run.path / "baseline_cgan" / "generator.weights.h5"))
-        labels = class_cycle(prepared.num_classes, count)
-        seeds = np.array([image_seed(run.config.seed + 11, int(label), index) for index, label in enumerate(labels)], np.uint64)
-        sets["cGAN"] = (unconditional_samples(generator, seeds, run.config.dcgan.latent_dim, labels=labels,
-                                              label="cGAN baseline"), labels)
-    if run.is_done("baseline_cyclegan"):
-        networks = build_cyclegan()
-        for network, name in zip(networks[:2], ("generator_ab", "generator_ba")):
-            network.load_weights(str(run.path / "baseline_cyclegan" / f"{name}.weights.h5"))
-        first, second = cycle_domains(prepared)
-        half = max(1, count // 2)
-        to_second = from_model_range(networks[0](first[:half], training=False))
-        to_first = from_model_range(networks[1](second[:half], training=False))
-        sets["CycleGAN"] = (np.concatenate([to_first, to_second]),
-                            np.array([0] * len(to_first) + [1] * len(to_second), np.int32))
+    sets.update(baseline_sets(run, prepared, count))
     return sets
 
 

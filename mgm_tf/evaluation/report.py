@@ -16,6 +16,7 @@ from mgm_tf.card import share, write_dataset_card
 from mgm_tf.evaluation.label_fidelity import evaluation_label_table, export_label_lines
 from mgm_tf.evaluation.measure import measure_export, pixel_features, to_eval_images
 from mgm_tf.evaluation.metrics import memorisation
+from mgm_tf.evaluation.stage_value import comparison_sets, stage_figure, stage_value, stage_value_lines
 from mgm_tf.io import read_csv, read_history, write_json
 
 PAPER_CLAIMED_PARAMETERS = 0.67e6
@@ -40,6 +41,8 @@ def write_run_report(run, prepared) -> Path:
         write_json(report_dir / "export_check.json", measured)
         write_dataset_card(run.path / "synthetic", run, prepared, measured["num_images"], measured)
         lines += [""] + export_check_lines(measured)
+    if (run.path / "filter" / "scores.csv").exists():
+        lines += [""] + stage_value_section(run, prepared, report_dir)
     lines += ["", "## Figures", ""] + _figures(run, prepared, report_dir)
     lines += ["", "Synthetic images are in `synthetic/<class>/`, listed in `synthetic/manifest.csv`; each PNG is "
                   "marked synthetic in its text chunks. Losses say nothing about image quality."]
@@ -51,6 +54,16 @@ def write_run_report(run, prepared) -> Path:
     path = report_dir / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def stage_value_section(run, prepared, report_dir: Path) -> list[str]:
+    """"Does each stage earn its place?": the table (`stage_value`), kept as stage_value.json,
+    and the figure of real images above the same candidates after each stage."""
+    measured = stage_value(run, prepared, comparison_sets, seed=run.config.seed)
+    write_json(report_dir / "stage_value.json", measured)
+    figure = stage_figure(run, prepared, report_dir / "stages.png",
+                          "the same candidates after each stage, under real held-out images")
+    return stage_value_lines(measured) + [f"![real and each stage]({figure.name})", ""]
 
 
 def _data_lines(run, prepared) -> list[str]:

@@ -1,0 +1,142 @@
+"""Each stage earns its place: the residual refiner, grey generators, and the stage table's
+measurements on fixtures whose answer is known."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from mgm_tf import config as config_module
+from mgm_tf import dcgan, gan, refinement
+from mgm_tf.data import fixtures
+from mgm_tf.evaluation import stage_value
+
+
+def _noise(count: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((count, 100)).astype(np.float32)
+
+
+def test_the_residual_refiner_starts_as_the_identity_and_a_grey_one_draws_grey():
+    conditions = np.random.default_rng(1).uniform(-1, 1, (3, 64, 64, 3)).astype(np.float32)
+    refiner = refinement.build_residual_refiner(width=0.25)
+    assert np.array_equal(np.asarray(refiner([_noise(3), conditions])), conditions)
+    grey = refinement.build_residual_refiner(width=0.25, grey=True)
+    grey.get_layer("residual_conv").kernel.assign(
+        np.random.default_rng(2).normal(0, 0.05, grey.get_layer("residual_conv").kernel.shape))
+    grey_conditions = np.repeat(conditions[..., :1], 3, axis=-1)
+    refined = np.asarray(grey([_noise(3), grey_conditions]))
+    assert np.abs(refined - grey_conditions).max() > 0.01  # no longer the identity…
+    assert np.array_equal(refined[..., 0], refined[..., 1]) and np.array_equal(refined[..., 0], refined[..., 2])
+    assert refined.min() >= -1.0 and refined.max() <= 1.0
+
+
+def test_the_paper_variants_keep_the_papers_shapes():
+    paper = config_module.CGANConfig(refiner="paper", label_conditioned=False)
+    generator, discriminator = refinement.build_conditional(paper, 3)
+    assert gan.count_parameters(generator)["trainable"] == 2_742_659
+    assert gan.count_parameters(discriminator)["trainable"] == 678_337
+    assert len(discriminator.inputs) == 2 and generator.output.shape[-1] == 3
+    residual_generator, critic = refinement.build_conditional(config_module.CGANConfig(), 3)
+    assert len(residual_generator.inputs) == 2 and len(critic.inputs) == 1  # D2(x): a real image has no c
+    assert gan.count_parameters(dcgan.build_dcgan_generator())["trainable"] == \
+        gan.count_parameters(dcgan.build_dcgan_generator(grey=True))["trainable"] + 4 * 4 * 32 * 2 + 2
+    with pytest.raises(ValueError, match="refiner"):
+        refinement.build_conditional(config_module.CGANConfig(refiner="sharpen"), 3)
+
+
+def test_the_residual_trainer_refines_g1_samples_and_leaves_g1_alone():
+    condition_generator = dcgan.build_dcgan_generator(base_filters=32)
+    generator = refinement.build_residual_refiner(width=0.25)
+    discriminator = refinement.build_conditional_discriminator(width=0.25, paired=False)
+    trainer = refinement.ResidualRefinementTrainer(generator, discriminator, condition_generator, seed=3,
+                                                   self_regularisation=1.0, diff_augment=True)
+    trainer.compile(learning_rate=1e-3)
+    before = [np.array(weight) for weight in condition_generator.weights]
+    residual_before = np.array(generator.get_layer("residual_conv").kernel)
+    critic_before = np.array(discriminator.weights[0])
+    images = np.random.default_rng(0).integers(0, 256, (8, 64, 64, 1), dtype=np.uint8)
+    labels = np.zeros(8, np.int32)
+    history = trainer.fit(images, labels, batch_size=4, epochs=1, verbose=0, shuffle=False).history
+    assert {"d_loss", "g_loss", "self_regularisation"} <= set(history)
+    assert all(np.array_equal(old, np.array(new)) for old, new in zip(before, condition_generator.weights))
+    assert not np.array_equal(residual_before, np.array(generator.get_layer("residual_conv").kernel))
+    assert not np.array_equal(critic_before, np.array(discriminator.weights[0]))
+    assert np.isfinite(history["self_regularisation"][-1]) and history["self_regularisation"][0] < 0.05
+    with pytest.raises(ValueError, match="self_regularisation"):
+        refinement.ResidualRefinementTrainer(generator, discriminator, condition_generator, self_regularisation=-1)
+
+
+def _pixel_features(images: np.ndarray) -> np.ndarray:
+    return images[..., 0].reshape(len(images), -1).astype(np.float64) / 255.0
+
+
+@pytest.fixture(scope="module")
+def blob_sets():
+    """Real blobs in two halves: a reference, and a 'stage input' drawn from the same distribution."""
+    rng = np.random.default_rng(5)
+    images = np.stack([fixtures.blob_image(rng, fixtures.TWO_CLASS_NAMES[index % 2]) for index in range(120)])
+    images = images[:, ::4, ::4, None]  # 16 px grey: pixel features of a manageable size
+    return _pixel_features(images[:60]), images[60:]
+
+
+def test_a_stage_that_adds_noise_is_judged_worse_and_an_identity_indistinguishable(blob_sets):
+    real, stage_input = blob_sets
+    before = _pixel_features(stage_input)
+    noisy = np.clip(stage_input.astype(float) + np.random.default_rng(9).normal(0, 60, stage_input.shape), 0, 255)
+    for after, expected in ((before.copy(), "indistinguishable"), (_pixel_features(noisy.astype(np.uint8)), "worse")):
+        change = stage_value.kid_change(real, before, after)
+        test_before = stage_value.classifier_two_sample_test(real, before)
+        test_after = stage_value.classifier_two_sample_test(real, after)
+        assert stage_value.verdict(change, test_before, test_after) == expected
+    assert test_after["accuracy"] > 0.9 and test_before["accuracy"] < 0.75  # noise is told from real, blobs are not
+
+
+def test_a_smoothing_stage_on_noisy_input_is_judged_better(blob_sets):
+    real, stage_input = blob_sets
+    noisy = np.clip(stage_input.astype(float) + np.random.default_rng(9).normal(0, 60, stage_input.shape), 0, 255)
+    change = stage_value.kid_change(real, _pixel_features(noisy.astype(np.uint8)), _pixel_features(stage_input))
+    assert change["high"] < 0
+
+
+def test_density_and_coverage_of_known_sets():
+    real = np.random.default_rng(0).normal(size=(200, 4))
+    same = stage_value.density_coverage(real, real)
+    far = stage_value.density_coverage(real, real + 100.0)
+    collapsed = stage_value.density_coverage(real, np.repeat(real[:1], 50, axis=0))
+    assert same["coverage"] == 1.0 and 0.9 < same["density"] < 1.5
+    assert far["coverage"] == 0.0 and far["density"] == 0.0
+    assert collapsed["coverage"] < 0.05  # one mode, however real, covers almost nothing
+
+
+def test_the_filters_control_draws_as_many_per_class_at_random():
+    labels = np.repeat([0, 1, 2], 10)
+    selected = np.zeros(30, bool)
+    selected[[0, 1, 10, 20, 21, 22]] = True
+    chance = stage_value.random_selection(labels, selected, 0)
+    assert [int(chance[labels == label].sum()) for label in range(3)] == [2, 1, 3]
+
+
+def test_a_run_saved_before_these_choices_keeps_its_networks():
+    old = config_module.RunConfig().to_dict()
+    old.pop("generator_colour")
+    old["cgan"].pop("refiner")
+    old["filter"].pop("score")
+    old["package_version"] = "0.0"
+    restored = config_module.RunConfig.from_dict(old)
+    assert (restored.generator_colour, restored.cgan.refiner, restored.filter.score) == ("rgb", "paper", "paper")
+    fresh = config_module.RunConfig.from_dict(config_module.RunConfig().to_dict())
+    assert (fresh.generator_colour, fresh.cgan.refiner, fresh.filter.score) == ("auto", "residual", "realism")
+    keras.backend.clear_session()
+
+
+def test_the_realism_score_ranks_candidates_by_their_place_among_real_images_of_their_class():
+    from mgm_tf.quality_filter import realism_scores
+
+    rng = np.random.default_rng(0)
+    real = np.concatenate([rng.normal(0, 1, (50, 3)), rng.normal(10, 1, (50, 3))])
+    real_labels = np.repeat([0, 1], 50)
+    candidates = np.array([[0, 0, 0], [3, 3, 3], [10, 10, 10], [0.2, 0, 0]], float)
+    labels = np.array([0, 0, 0, 1])  # inside class 0; at its edge; deep in class 1; class 0's centre, labelled 1
+    realism = realism_scores(candidates, labels, real, real_labels)
+    assert realism[0] > 1.0 > realism[1] > max(realism[2], realism[3]) and max(realism[2], realism[3]) < 0.2
