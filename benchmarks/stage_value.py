@@ -11,7 +11,7 @@ selection; the export against DCGAN alone and the cGAN baseline).
                                      [--cgan-steps 800] [--candidates 100] [--out DIR]
 
 Prints one table per variant and writes them, with the raw numbers, to
-benchmarks/results/stage_value.{md,json}, and each variant's real-vs-stages figure beside them.
+benchmarks/results/stage_value[_TAG].{md,json}, and each variant's real-vs-stages figure beside them.
 """
 
 from __future__ import annotations
@@ -36,16 +36,19 @@ from mgm_tf.run import Run
 RESULTS = Path(__file__).parent / "results"
 
 
-def development_config(data_dir: Path, dcgan_steps: int, cgan_steps: int, candidates: int) -> config_module.RunConfig:
+def development_config(data_dir: Path, dcgan_steps: int, cgan_steps: int, candidates: int,
+                       g1_average: float = 0.0, tie: tuple[float, int] = (1.0, 1)) -> config_module.RunConfig:
     """The paper's networks at batch 16, sized in optimiser steps at learning rate 2e-4 (the demo's),
     a demo-sized SRGAN and a 30-epoch judge."""
     config = config_module.RunConfig(dataset="folder", data_dir=str(data_dir), precision="float32", tensorboard=False)
     train_images = sum(1 for path in (data_dir / "train").rglob("*.png"))
     steps_per_epoch = max(1, train_images // 16)
     config.dcgan = config_module.DCGANConfig(epochs=math.ceil(dcgan_steps / steps_per_epoch), learning_rate=2e-4,
-                                             mode_seeking=1.0, sample_every=20, kid_every=0)
+                                             mode_seeking=1.0, sample_every=20, kid_every=0,
+                                             generator_average=g1_average)
     config.cgan = config_module.CGANConfig(epochs=math.ceil(cgan_steps / steps_per_epoch), learning_rate=2e-4,
-                                           sample_every=10, kid_every=0)
+                                           sample_every=10, kid_every=0, self_regularisation=tie[0],
+                                           self_regularisation_pool=tie[1])
     config.filter = config_module.FilterConfig(candidates_per_class=candidates)
     config.srgan = config_module.demo().srgan
     config.evaluation = config_module.EvaluationConfig(extractor_epochs=30)
@@ -61,11 +64,17 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=100)
     parser.add_argument("--filters", nargs="+", default=["paper", "realism"], choices=["paper", "realism", "paper+realism"],
                         help="filter scores; the first is each refiner's own run, the others reuse its candidates")
+    parser.add_argument("--g1-average", type=float, default=0.0, help="EMA decay of G1's weights (0: none)")
+    parser.add_argument("--self-regularisation", type=float, default=1.0, help="residual refiner's tie weight")
+    parser.add_argument("--self-regularisation-pool", type=int, default=1, help="its box size (1: every pixel)")
+    parser.add_argument("--tag", default="", help="suffix of the results' file names (stage_value_<tag>.md)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the cGAN baseline")
     parser.add_argument("--out", type=Path, default=None, help="work directory (default: a temporary one)")
     args = parser.parse_args()
     work = args.out or Path(tempfile.mkdtemp(prefix="stage_value_"))
-    config = development_config(args.data_dir, args.dcgan_steps, args.cgan_steps, args.candidates)
+    stem = "stage_value" + (f"_{args.tag}" if args.tag else "")
+    config = development_config(args.data_dir, args.dcgan_steps, args.cgan_steps, args.candidates, args.g1_average,
+                                (args.self_regularisation, args.self_regularisation_pool))
     shared = Run.open(work / "shared", config)
     started = time.perf_counter()
     timings = run_pipeline(shared, ["judge", "dcgan", "srgan"] + ([] if args.no_baseline else ["baseline_cgan"]))
@@ -86,7 +95,7 @@ def main() -> None:
                 seconds = {**seconds, **run_pipeline(run, ["filter", "export"])}
             name = f"{refiner} refiner, filter {score}"
             measured = stage_value(run, prepared, comparison_sets)
-            figure = stage_figure(run, prepared, RESULTS / f"stage_value_{refiner}_{score.replace('+', '_')}.png",
+            figure = stage_figure(run, prepared, RESULTS / f"{stem}_{refiner}_{score.replace('+', '_')}.png",
                                   f"{prepared.name}: {name}; G1 {args.dcgan_steps} steps, G2 {args.cgan_steps} steps")
             result["variants"][name] = {"seconds": seconds, "figure": figure.name, **_plain(measured)}
             lines += [f"# {name} (stage seconds: "
@@ -95,9 +104,9 @@ def main() -> None:
             print("\n".join(lines[-40:]), flush=True)
     result["total_seconds"] = time.perf_counter() - started
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "stage_value.md").write_text("\n".join(lines), encoding="utf-8")
-    (RESULTS / "stage_value.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
-    shutil.copy(RESULTS / "stage_value.md", work / "stage_value.md")
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines), encoding="utf-8")
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    shutil.copy(RESULTS / f"{stem}.md", work / f"{stem}.md")
 
 
 def filter_variant(run: Run, path: Path, score: str) -> Run:

@@ -40,12 +40,14 @@ class GANConfig:
 class DCGANConfig(GANConfig):
     base_filters: int = 256       # G1: 4×4×256 seed → 64×64×3; 1.1 M generator parameters
     discriminator_filters: int = 64  # D1: 64 → 128 → 256 filters (DCGAN conventions)
+    generator_average: float = 0.0   # EMA decay of G1's weights, sampled from when > 0 (e.g. 0.999); 0: the paper's G1
 
 
 @dataclasses.dataclass
 class CGANConfig(GANConfig):
     refiner: str = "residual"           # "residual": G2(z, c) = c + r trained on G1's samples | "paper": §3.3/§3.6/§3.7
-    self_regularisation: float = 1.0    # residual refiner: weight of |low_pass(G2(z, c)) − low_pass(c)|₁ (SimGAN)
+    self_regularisation: float = 1.0    # residual refiner: weight of |low_pass(G2(z, c)) − low_pass(c)|₁ (SimGAN's self-regularisation)
+    self_regularisation_pool: int = 1   # residual refiner: low_pass's box size (1: every pixel tied, SimGAN's ψ = identity; 4 let G2 add speckle)
     label_conditioned: bool = True      # paper refiner: False gives the paper's exact §3.6/§3.7 networks (no label input)
     width: float = 1.0                  # channel multiplier of G2 and D2; 1.0: §3.6/§3.7 exactly
     finetune_epochs_per_class: int = 0  # paper refiner, §3.3 "training set divided by class": extra epochs per class
@@ -86,6 +88,7 @@ class SRGANConfig:
     perceptual_weight: float = 200.0  # λ2 (VGG19 φ5,4 features)
     vgg_weights: str | None = "auto"  # "auto" (ImageNet if obtainable) | "imagenet" | None | path
     perceptual_layer: str = "block5_conv4"  # VGG19 φ5,4 (SRGAN-VGG54); "block2_conv2" is SRGAN-VGG22
+    back_projection: int = 10         # export: rounds of back-projection onto the 64 px input (0: the SRGAN's output as is)
     sample_every: int = 10
 
 

@@ -106,7 +106,8 @@ def dcgan_trainer(run, num_classes, diff_augment: bool, strategy=None) -> DCGANT
         generator, discriminator = build_dcgan(stage_config, num_classes, run.grey_output())
         trainer = DCGANTrainer(generator, discriminator, stage_config.latent_dim, run.config.seed,
                                diff_augment=diff_augment, mode_seeking=stage_config.mode_seeking,
-                               augment_policy=stage_config.augment_policy)
+                               augment_policy=stage_config.augment_policy,
+                               generator_average=stage_config.generator_average)
         compile_trainer(trainer, stage_config, run, compiles=not diff_augment)  # see device.resolve_jit
     return trainer
 
@@ -115,7 +116,7 @@ def train_dcgan(run, prepared, strategy, stage_name: str, num_classes, label: st
     """A DCGAN G(z) — or, with num_classes, G(z, y) — with stage 1's settings, into <run>/<stage_name>/."""
     stage_config, stage_dir = run.config.dcgan, run.stage_dir(stage_name)
     trainer = dcgan_trainer(run, num_classes, use_diff_augment(stage_config, prepared), strategy)
-    generator, discriminator = trainer.generator, trainer.discriminator
+    generator, discriminator = trainer.sampling_generator, trainer.discriminator
     dataset = gan_input(prepared, "train", stage_config.batch_size, run.config.seed, stage_config.balanced,
                         labels=bool(num_classes), steps=stage_config.steps_per_epoch)
     noise = fixed_noise(run.config.seed, 16, stage_config.latent_dim)
@@ -135,7 +136,12 @@ def train_dcgan(run, prepared, strategy, stage_name: str, num_classes, label: st
                      extra_callbacks=kid_callbacks(run, prepared, stage_config, stage_dir, sample),
                      steps_per_epoch=stage_config.steps_per_epoch,
                      steps_per_execution=run.config.steps_per_execution, hooks=run.hooks)
-    info["parameters"] = save_networks(stage_dir, stage_config, {"generator": generator, "discriminator": discriminator})
+    networks = {"generator": generator, "discriminator": discriminator}
+    if trainer.average_generator is not None:  # "generator" is what every later stage samples: the average
+        networks["generator_live"] = trainer.generator
+    info["parameters"] = save_networks(stage_dir, stage_config, networks)
+    if "generator_live" in networks:  # the average's weights are not trainable; its network's are
+        info["parameters"]["generator"] = info["parameters"].pop("generator_live")
     return info
 
 

@@ -143,7 +143,8 @@ def stage_export(run, prepared, strategy=None) -> dict:
     generator, _ = build_srgan(run.config.srgan)
     generator.load_weights(str(run.path / "srgan" / "generator.weights.h5"))
     high = super_resolve(generator, candidates[[int(row["id"]) for row in selected]],
-                         label="super-resolving the selected images x4")
+                         label="super-resolving the selected images x4",
+                         back_projection=run.config.srgan.back_projection)
     judge_exported(run, prepared, high, selected)
     final, partial = run.path / "synthetic", run.path / "synthetic.partial"
     recover_directory(final)

@@ -135,8 +135,10 @@ class GANTrainer(keras.Model):
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int = 100, seed: int = 0,
                  diff_augment: bool = False, mode_seeking: float = 0.0, augment_policy: str = DEFAULT_AUGMENT_POLICY,
-                 **kwargs):
+                 generator_average: float = 0.0, **kwargs):
         super().__init__(**kwargs)
+        if not 0.0 <= generator_average < 1.0:
+            raise ValueError(f"generator_average (the EMA decay of G's weights) must be in [0, 1), got {generator_average}")
         self.diff_augment = diff_augment
         self.augment_policy = ",".join(parse_policy(augment_policy))
         self.mode_seeking = float(mode_seeking)
@@ -147,7 +149,29 @@ class GANTrainer(keras.Model):
         # The RNG state is saved with the weights, so a resumed run draws the same noise.
         self._track_variable(self.seed_generator.state)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.tracked}
+        self.generator_average = float(generator_average)
+        self.average_generator = average_copy(generator) if generator_average else None
+        if self.average_generator is not None:
+            self.average_updates = keras.Variable(0.0, trainable=False, name="average_updates")
         self.built = True  # sub-networks are functional models, already built
+
+    @property
+    def sampling_generator(self) -> keras.Model:
+        """The generator to draw samples from: the moving average of G's weights when kept."""
+        return self.average_generator if self.average_generator is not None else self.generator
+
+    def average_decay(self, updates):
+        """EMA decay with a warm-up, min(β, (1 + t) / (10 + t)) after t updates (as TensorFlow's
+        ExponentialMovingAverage with num_updates): a short run's average is not its first weights."""
+        return ops.minimum(self.generator_average, (1.0 + updates) / (10.0 + updates))
+
+    def update_average(self):
+        """After G's step (TensorFlow): trainable weights averaged, BatchNorm statistics copied."""
+        decay = self.average_decay(self.average_updates)
+        for average, live in zip(self.average_generator.weights, self.generator.weights):
+            value = decay * average + (1.0 - decay) * live if live.trainable else live
+            average.assign(ops.cast(value, average.dtype))
+        self.average_updates.assign(self.average_updates + 1.0)
 
     def compile(self, d_optimizer=None, g_optimizer=None, learning_rate: float = 1e-4, beta_1: float = 0.5, **kwargs):
         super().compile(optimizer=None, **kwargs)  # the two optimizers below do the work; no unused default
@@ -213,6 +237,8 @@ class GANTrainer(keras.Model):
                 (self.d_optimizer, discriminator_tape, d_scaled, self.discriminator_variables()),
                 (self.g_optimizer, generator_tape, g_scaled, self.generator_variables())):
             optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        if self.average_generator is not None:
+            self.update_average()
         return self.report(**losses)
 
     def jax_train_step(self, state, data):
@@ -250,10 +276,28 @@ class GANTrainer(keras.Model):
         for variables, values in ((d_variables, d_values), (g_variables, g_values)):
             for variable, value in zip(variables, values):
                 trainable[position[id(variable)]] = value
+        if self.average_generator is not None:
+            non_trainable = self.averaged_values(trainable, non_trainable, position)
         with keras.StatelessScope(state_mapping=list(zip(self.metrics_variables, metric_values))) as scope:
             logs = self.report(**losses)
         metric_values = [scope.get_current_value(variable) for variable in self.metrics_variables]
         return logs, (trainable, non_trainable, list(d_state) + list(g_state), metric_values)
+
+    def averaged_values(self, trainable: list, non_trainable: list, position: dict) -> list:
+        """The JAX step's `update_average`: new values of the average generator's variables (and of
+        its update count) among the non-trainable values, from G's values after its step."""
+        slot = {id(variable): index for index, variable in enumerate(self.non_trainable_variables)}
+        non_trainable = list(non_trainable)
+        updates = non_trainable[slot[id(self.average_updates)]]
+        decay = self.average_decay(updates)
+        for average, live in zip(self.average_generator.weights, self.generator.weights):
+            if live.trainable:
+                value = decay * non_trainable[slot[id(average)]] + (1.0 - decay) * trainable[position[id(live)]]
+            else:
+                value = non_trainable[slot[id(live)]]
+            non_trainable[slot[id(average)]] = ops.cast(value, average.dtype)
+        non_trainable[slot[id(self.average_updates)]] = updates + 1.0
+        return non_trainable
 
     def augmented(self, inputs):
         """DiffAugment on what D sees. The images of a pair (x or G(.), and c) get the same random
@@ -269,6 +313,14 @@ class GANTrainer(keras.Model):
 
 
 # --- network building blocks ------------------------------------------------------------------
+
+def average_copy(generator: keras.Model) -> keras.Model:
+    """A copy of G (same architecture, its current weights) that is not trained but averaged."""
+    copy = keras.models.clone_model(generator)
+    copy.set_weights(generator.get_weights())
+    copy.trainable = False
+    return copy
+
 
 def generator_batch_norm():
     return layers.BatchNormalization(momentum=GENERATOR_BN_MOMENTUM)

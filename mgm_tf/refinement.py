@@ -192,8 +192,8 @@ class ConditionalRefinementTrainer(GANTrainer):
 
 
 def low_pass(images, factor: int = 4):
-    """A factor×factor box average: what the residual refiner must leave as G1 drew it (16×16 at
-    64 px: the layout and grey levels of the anatomy, not its texture)."""
+    """A factor×factor box average: what the residual refiner must leave as G1 drew it (factor 1:
+    every pixel; 4: 16×16 at 64 px, the layout and grey levels but not the texture)."""
     return ops.average_pool(images, pool_size=factor, strides=factor, padding="valid")
 
 
@@ -201,16 +201,23 @@ class ResidualRefinementTrainer(GANTrainer):
     """G2(z2, c) refines G1's own samples c = G1(z1) (G1 frozen, drawn in the step as synthesis
     draws it): −log D2(G2(z2, c)) plus λ·|low_pass(G2(z2, c)) − low_pass(c)|₁, SimGAN's
     self-regularisation, which ties the output to its input so the refiner adds realism without
-    moving the anatomy (or the class the judge accepted c for). D2(x) sees real images and
+    moving the anatomy (or the class the judge accepted c for). The low pass is a box of
+    `self_regularisation_pool` pixels; 1 (every pixel, SimGAN's) is the default: with 4×4 boxes the
+    texture inside each box was free, and a D2 still near chance let G2 fill it with speckle. D2(x) sees real images and
     refined ones, DiffAugment on both. The paper's refiner never sees a G1 sample in training."""
 
     tracked = ("d_loss", "g_loss", "self_regularisation")
 
     def __init__(self, generator, discriminator, condition_generator, latent_dim: int = 100, seed: int = 0,
-                 self_regularisation: float = 1.0, **kwargs):
+                 self_regularisation: float = 1.0, self_regularisation_pool: int = 4, **kwargs):
         super().__init__(generator, discriminator, latent_dim, seed, **kwargs)
         if self_regularisation < 0:
             raise ValueError(f"cgan.self_regularisation must be at least 0, got {self_regularisation}")
+        size = int(generator.outputs[0].shape[1])
+        if self_regularisation_pool < 1 or size % self_regularisation_pool:
+            raise ValueError(f"cgan.self_regularisation_pool must divide the image size {size}, "
+                             f"got {self_regularisation_pool}")
+        self.self_regularisation_pool = int(self_regularisation_pool)
         condition_generator.trainable = False
         self.condition_generator = condition_generator
         self.conditional_g1 = len(condition_generator.inputs) > 1
@@ -226,23 +233,28 @@ class ResidualRefinementTrainer(GANTrainer):
         refined = self.generator([self.noise(batch), condition], training=True)
         real_logits = self.discriminator(self.augmented(images), training=True)
         fake_logits = self.discriminator(self.augmented(refined), training=True)
-        tie = mean_absolute_error(low_pass(condition), low_pass(refined))
+        pool = self.self_regularisation_pool
+        tie = mean_absolute_error(low_pass(condition, pool), low_pass(refined, pool))
         return {"d_loss": discriminator_loss(real_logits, fake_logits),
                 "g_loss": generator_loss(fake_logits) + self.self_regularisation * tie,
                 "self_regularisation": tie}
 
 
-def conditional_trainer(run, num_classes: int, diff_augment: bool, strategy=None) -> GANTrainer:
+def conditional_trainer(run, num_classes: int, diff_augment: bool, strategy=None,
+                        first_generator=None) -> GANTrainer:
     """Stage 2's trainer as the run's configuration builds it, compiled: the residual refiner's
-    (with the trained G1 inside it, frozen) or the paper's."""
+    (with the trained G1 inside it, frozen) or the paper's. `first_generator` stands in for the
+    trained G1 where none exists yet (timing a run before it starts)."""
     stage_config = run.config.cgan
     with strategy_scope(strategy):
         generator, discriminator = build_conditional(stage_config, num_classes, run.grey_output())
         shared = dict(diff_augment=diff_augment, augment_policy=stage_config.augment_policy)
         if stage_config.refiner == "residual":
-            trainer = ResidualRefinementTrainer(generator, discriminator, load_dcgan_generator(run, num_classes),
+            first = first_generator if first_generator is not None else load_dcgan_generator(run, num_classes)
+            trainer = ResidualRefinementTrainer(generator, discriminator, first,
                                                 stage_config.latent_dim, run.config.seed,
-                                                self_regularisation=stage_config.self_regularisation, **shared)
+                                                self_regularisation=stage_config.self_regularisation,
+                                                self_regularisation_pool=stage_config.self_regularisation_pool, **shared)
         else:
             trainer = ConditionalRefinementTrainer(generator, discriminator, stage_config.latent_dim, run.config.seed,
                                                    degrade_min_size=stage_config.degrade_min_size,

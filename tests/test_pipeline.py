@@ -90,7 +90,8 @@ def test_export_rows_tie_to_their_candidates_by_id(smoke_run):
         assert row["file"].startswith(f"{row['class']}/demo_{row['class']}_synthetic_") and row["file"].endswith(".png")
         assert row["referee_class"] in class_names and 0.5 <= float(row["referee_probability"]) <= 1.0
         assert 0.0 <= float(row["judge_probability"]) <= 1.0 and row["label_status"] in ("checked", "unchecked")
-        expected = srgan.super_resolve(generator, images[[int(row["candidate_id"])]], label="")
+        expected = srgan.super_resolve(generator, images[[int(row["candidate_id"])]], label="",
+                                       back_projection=run.config.srgan.back_projection)
         np.testing.assert_array_equal(read_image(run.path / "synthetic" / row["file"], 1), to_channels(expected, 1)[0])
 
 
@@ -135,12 +136,29 @@ def test_kill_during_export_keeps_the_previous_dataset_whole(smoke_run, tmp_path
 
 
 def test_report_names_parameters_and_smoke_status(smoke_run):
+    from mgm_tf.gan import count_parameters
+    from mgm_tf.refinement import build_conditional
+
     run, _ = smoke_run
     text = (run.path / "report" / "report.md").read_text()
-    assert "Smoke test" in text and "2,742" not in text  # label-conditioned G2, not the paper-exact one
+    refiner = build_conditional(run.config.cgan, 2, grey=run.grey_output())[0]  # the configured G2
+    trainable = count_parameters(refiner)["trainable"]
+    assert "Smoke test" in text and f"| {trainable:,} |" in text
     assert "678,337" in text and "bicubic" in text
     info = json.loads((run.path / "stages" / "srgan.json").read_text())
     assert info["evaluation"]["bicubic"]["psnr"]["mean"] > 20
+
+
+def test_time_estimate_before_any_stage_has_run(tmp_path):
+    """Notebooks time every stage before training: the residual refiner must not need G1's weights."""
+    from mgm_tf import timing
+
+    run = Run.open(tmp_path / "fresh", _smoke_config())
+    rows = timing.estimate(run, run.prepared(), steps=1)
+    assert not (run.path / "dcgan" / "generator.weights.h5").exists()
+    assert {"dcgan", "cgan", "srgan"} <= {row["stage"] for row in rows}
+    pipeline = [row for row in rows if row["stage"] in ("dcgan", "cgan", "srgan")]
+    assert all(row["steps"] > 0 and row["seconds"] > 0 and row["seconds_per_step"] >= 0 for row in pipeline)
 
 
 def test_rerun_skips_completed_stages(smoke_run):

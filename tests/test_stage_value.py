@@ -65,6 +65,23 @@ def test_the_residual_trainer_refines_g1_samples_and_leaves_g1_alone():
     assert np.isfinite(history["self_regularisation"][-1]) and history["self_regularisation"][0] < 0.05
     with pytest.raises(ValueError, match="self_regularisation"):
         refinement.ResidualRefinementTrainer(generator, discriminator, condition_generator, self_regularisation=-1)
+    with pytest.raises(ValueError, match="self_regularisation_pool"):
+        refinement.ResidualRefinementTrainer(generator, discriminator, condition_generator, self_regularisation_pool=3)
+
+
+def test_the_per_pixel_tie_sees_speckle_that_a_box_average_hides():
+    """Speckle that sums to zero in every 4×4 box costs nothing under a 4×4 low pass: the tie the
+    residual refiner uses by default (pool 1) charges for it."""
+    condition = np.random.default_rng(0).uniform(-0.5, 0.5, (2, 64, 64, 1)).astype(np.float32)
+    speckle = np.tile(np.array([[0.2, -0.2], [-0.2, 0.2]], np.float32), (32, 32))[None, :, :, None]
+    refined = condition + speckle
+
+    def tie(pool):
+        return float(np.abs(np.asarray(refinement.low_pass(refined, pool)) -
+                            np.asarray(refinement.low_pass(condition, pool))).mean())
+
+    assert tie(4) < 1e-6 and tie(1) == pytest.approx(0.2, abs=1e-5)
+    assert config_module.CGANConfig().self_regularisation_pool == 1
 
 
 def _pixel_features(images: np.ndarray) -> np.ndarray:
@@ -140,3 +157,98 @@ def test_the_realism_score_ranks_candidates_by_their_place_among_real_images_of_
     labels = np.array([0, 0, 0, 1])  # inside class 0; at its edge; deep in class 1; class 0's centre, labelled 1
     realism = realism_scores(candidates, labels, real, real_labels)
     assert realism[0] > 1.0 > realism[1] > max(realism[2], realism[3]) and max(realism[2], realism[3]) < 0.2
+
+
+def test_the_average_generator_follows_g_with_a_warm_up_and_is_what_is_sampled():
+    generator = dcgan.build_dcgan_generator(base_filters=32)
+    trainer = dcgan.DCGANTrainer(generator, dcgan.build_dcgan_discriminator(base_filters=8), seed=1,
+                                 generator_average=0.9)
+    trainer.compile(learning_rate=1e-3)
+    start = [np.array(weight) for weight in generator.trainable_weights]
+    assert trainer.sampling_generator is trainer.average_generator
+    images = np.random.default_rng(0).integers(0, 256, (8, 64, 64, 1), dtype=np.uint8)
+    trainer.fit(images, batch_size=4, epochs=2, verbose=0, shuffle=False)  # 4 updates: decays 1/10, 2/11, 3/12, 4/13
+    assert float(trainer.average_updates) == 4.0
+    live = [np.array(weight) for weight in generator.trainable_weights]
+    average = [np.array(weight) for weight in trainer.average_generator.weights if any(
+        weight.path.endswith(name) for name in ("kernel", "bias", "gamma", "beta"))]
+    assert len(average) == len(live)
+    moved = [np.abs(a - s).mean() / max(np.abs(l - s).mean(), 1e-12) for a, s, l in zip(average, start, live)]
+    assert 0.3 < np.median(moved) < 1.0  # between G's start and its weights now, nearer now (the warm-up)
+    statistics = [(np.array(a), np.array(l)) for a, l in zip(trainer.average_generator.weights, generator.weights)
+                  if not l.trainable]
+    assert statistics and all(np.array_equal(a, l) for a, l in statistics)  # BatchNorm statistics copied
+    with pytest.raises(ValueError, match="generator_average"):
+        dcgan.DCGANTrainer(generator, dcgan.build_dcgan_discriminator(base_filters=8), generator_average=1.0)
+
+
+def test_super_resolution_that_restores_detail_beats_bicubic_and_blur_is_judged_worse():
+    """Real images: textured 256 px; 'bicubic': the same textures at 64 px upsampled (detail gone);
+    an SR that restores the detail beats it in radial-spectrum features, one that blurs more loses."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+
+    def textured(count):
+        base = rng.uniform(0, 255, (count, 32, 32)).astype(np.float32)
+        coarse = np.stack([cv2.resize(image, (256, 256), interpolation=cv2.INTER_CUBIC) for image in base])
+        return np.clip(coarse + rng.normal(0, 25, coarse.shape), 0, 255).astype(np.uint8)[..., None]
+
+    def upsampled(images, size):
+        return np.stack([cv2.resize(cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA), (256, 256),
+                                    interpolation=cv2.INTER_CUBIC) for image in images[..., 0]])[..., None]
+
+    real, restored = textured(40), textured(40)
+    bicubic = upsampled(restored, 64)
+    spectra = stage_value.radial_spectra(np.concatenate([restored, bicubic]))
+    assert spectra.shape == (80, 47) and spectra[:40, -10:].mean() > spectra[40:, -10:].mean() + 2
+    better = stage_value.spectral_comparison(real, bicubic, restored)
+    assert better["verdict"] == "better" and better["kid_change"]["high"] < 0
+    worse = stage_value.spectral_comparison(real, bicubic, upsampled(restored, 16))
+    assert worse["verdict"] == "worse"
+    same = stage_value.spectral_comparison(real, bicubic, upsampled(textured(40), 64))
+    assert same["verdict"] == "indistinguishable"
+
+
+def test_a_baseline_beats_the_export_only_where_the_verdict_says_so():
+    def row(kid, accuracy):
+        return {"kid": {"mean": kid}, "two_sample": {"accuracy": accuracy}}
+
+    def result(verdict):
+        return {"rows": {"+ SR (export)": row(0.20, 0.95), "DCGAN alone": row(0.10, 0.90)},
+                "stages": [{"stage": "+ SR (export)", "input": "DCGAN alone", "verdict": verdict}]}
+
+    assert "**DCGAN alone beats the export**" in stage_value._baseline_lines(result("worse"), ["DCGAN alone"])[0]
+    noise = stage_value._baseline_lines(result("indistinguishable"), ["DCGAN alone"])[0]
+    assert "within the noise" in noise and "beats" not in noise
+    behind = result("better")
+    behind["rows"]["DCGAN alone"] = row(0.30, 0.99)
+    assert stage_value._baseline_lines(behind, ["DCGAN alone"])[0] == "DCGAN alone does not beat the export."
+
+
+def test_back_projection_keeps_the_selected_images_content_and_the_srgans_detail():
+    """An 'SRGAN' that brightens by 30 grey levels and adds a fine pattern: back-projected, its
+    output shrinks back to its 64 px input, and the pattern (no 64 px content) is still there."""
+    import cv2
+
+    from mgm_tf.srgan import back_project
+
+    rng = np.random.default_rng(0)
+    low = np.stack([cv2.GaussianBlur(image, (5, 5), 1.5) for image in
+                    rng.integers(40, 200, (3, 64, 64, 1), dtype=np.uint8)])[..., None]
+    upsampled = np.stack([cv2.resize(image, (256, 256), interpolation=cv2.INTER_CUBIC) for image in low])[..., None]
+    detail = np.tile(np.array([[8, -8], [-8, 8]], np.float32), (128, 128))[None, :, :, None]  # zero in every 4×4 box
+    high = np.clip(upsampled.astype(np.float32) + 30 + detail, 0, 255).astype(np.uint8)
+
+    def shrunk(images):
+        return np.stack([cv2.resize(image, (64, 64), interpolation=cv2.INTER_AREA) for image in images])[..., None]
+
+    assert np.abs(shrunk(high).astype(float) - low).mean() > 25
+    projected = back_project(high, low, rounds=3)
+    assert projected.dtype == np.uint8 and projected.shape == high.shape
+    assert np.abs(shrunk(projected).astype(float) - low).mean() < 1.0
+    kept = (projected.astype(np.float32) - upsampled) * np.sign(detail)
+    assert kept.mean() > 6  # the fine pattern survives
+    assert np.array_equal(back_project(high, low, rounds=0), high)
+    with pytest.raises(ValueError, match="back_projection"):
+        back_project(high, low, rounds=-1)
