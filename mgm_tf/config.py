@@ -41,6 +41,7 @@ class DCGANConfig(GANConfig):
     base_filters: int = 256       # G1: 4×4×256 seed → 64×64×3; 1.1 M generator parameters
     discriminator_filters: int = 64  # D1: 64 → 128 → 256 filters (DCGAN conventions)
     generator_average: float = 0.0   # EMA decay of G1's weights, sampled from when > 0 (e.g. 0.999); 0: the paper's G1
+    spectral_norm: bool = False      # D1 spectrally normalised, without BatchNorm (SN-GAN); False: the paper's D1
 
 
 @dataclasses.dataclass

@@ -12,8 +12,8 @@ from keras import layers, ops
 
 from mgm_tf.callbacks import kid_callbacks
 from mgm_tf.data.batches import gan_input
-from mgm_tf.gan import (LEAK, GANTrainer, class_cycle, discriminator_loss, fixed_noise, generator_batch_norm,
-                        grey_channels, label_input, label_plane, noise_for, progress, unpack)
+from mgm_tf.gan import (LEAK, GANTrainer, SpectralConv2D, SpectralDense, class_cycle, discriminator_loss, fixed_noise,
+                        generator_batch_norm, grey_channels, label_input, label_plane, noise_for, progress, unpack)
 from mgm_tf.imaging import from_model_range
 from mgm_tf.run import compile_trainer, fit_stage, save_networks, strategy_scope, use_diff_augment
 
@@ -45,9 +45,13 @@ def build_dcgan_generator(latent_dim: int = 100, image_size: int = 64, channels:
 
 
 def build_dcgan_discriminator(image_size: int = 64, channels: int = 3, base_filters: int = 64,
-                              num_classes: int | None = None, name: str = "dcgan_discriminator") -> keras.Model:
+                              num_classes: int | None = None, spectral_norm: bool = False,
+                              name: str = "dcgan_discriminator") -> keras.Model:
     """DCGAN discriminator: strided 4×4 convs 64→128→256 with LeakyReLU(0.2), BatchNorm on all
-    but the first, flatten → one logit. With num_classes a label plane joins the image."""
+    but the first, flatten → one logit. With num_classes a label plane joins the image. With
+    spectral_norm every conv and the logit are spectrally normalised and BatchNorm is left out
+    (SN-GAN's discriminator, Miyato et al. 2018)."""
+    convolution, dense = (SpectralConv2D, SpectralDense) if spectral_norm else (layers.Conv2D, layers.Dense)
     image = keras.Input(shape=(image_size, image_size, channels), name="image")
     inputs, hidden = [image], image
     if num_classes:
@@ -55,11 +59,11 @@ def build_dcgan_discriminator(image_size: int = 64, channels: int = 3, base_filt
         inputs.append(label)
         hidden = layers.Concatenate()([image, label_plane(label, num_classes, image_size, "label")])
     for index, filters in enumerate((base_filters, base_filters * 2, base_filters * 4)):
-        hidden = layers.Conv2D(filters, 4, strides=2, padding="same")(hidden)
-        if index:
+        hidden = convolution(filters, 4, strides=2, padding="same")(hidden)
+        if index and not spectral_norm:
             hidden = layers.BatchNormalization()(hidden)
         hidden = layers.LeakyReLU(LEAK)(hidden)
-    logit = layers.Dense(1, dtype="float32", name="logit")(layers.Flatten()(hidden))
+    logit = dense(1, dtype="float32", name="logit")(layers.Flatten()(hidden))
     return keras.Model(inputs if num_classes else image, logit, name=name)
 
 
@@ -67,7 +71,7 @@ def build_dcgan(stage_config, num_classes=None, grey: bool = False):
     generator = build_dcgan_generator(stage_config.latent_dim, base_filters=stage_config.base_filters,
                                       num_classes=num_classes, grey=grey)
     return generator, build_dcgan_discriminator(base_filters=stage_config.discriminator_filters,
-                                                num_classes=num_classes)
+                                                num_classes=num_classes, spectral_norm=stage_config.spectral_norm)
 
 
 class DCGANTrainer(GANTrainer):

@@ -314,6 +314,55 @@ class GANTrainer(keras.Model):
 
 # --- network building blocks ------------------------------------------------------------------
 
+class SpectralNormalised:
+    """Spectral normalisation (Miyato et al. 2018) for a layer with a `kernel`: the kernel is
+    divided by its largest singular value, estimated by one power iteration per training call
+    from a persistent vector u (a non-trainable weight, carried like BatchNorm's statistics on
+    every backend). Unlike `keras.layers.SpectralNormalization`, which writes the normalised
+    kernel back into the trainable one, the division stays in the graph: gradients see σ(W)."""
+
+    def build_spectral(self):
+        self.vector_u = self.add_weight(shape=(1, self.kernel.shape[-1]), name="vector_u", trainable=False,
+                                        initializer=keras.initializers.RandomNormal(stddev=1.0))
+
+    def normalised_kernel(self, training):
+        matrix = ops.reshape(self.kernel, (-1, self.kernel.shape[-1]))
+        vector_v = _unit(ops.matmul(self.vector_u, ops.transpose(matrix)))
+        vector_u = ops.stop_gradient(_unit(ops.matmul(vector_v, matrix)))
+        sigma = ops.sum(ops.matmul(ops.stop_gradient(vector_v), matrix) * vector_u)
+        if training:
+            self.vector_u.assign(vector_u)
+        return self.kernel / sigma
+
+
+def _unit(vector):
+    return vector / (ops.sqrt(ops.sum(ops.square(vector))) + 1e-12)
+
+
+class SpectralConv2D(SpectralNormalised, layers.Conv2D):
+    """Conv2D with a spectrally normalised kernel (channels-last)."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.build_spectral()
+
+    def call(self, inputs, training=False):
+        outputs = self.convolution_op(inputs, self.normalised_kernel(training))
+        return self.activation(outputs + self.bias if self.use_bias else outputs)
+
+
+class SpectralDense(SpectralNormalised, layers.Dense):
+    """Dense with a spectrally normalised kernel."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.build_spectral()
+
+    def call(self, inputs, training=False):
+        outputs = ops.matmul(inputs, self.normalised_kernel(training))
+        return self.activation(outputs + self.bias if self.use_bias else outputs)
+
+
 def average_copy(generator: keras.Model) -> keras.Model:
     """A copy of G (same architecture, its current weights) that is not trained but averaged."""
     copy = keras.models.clone_model(generator)

@@ -252,3 +252,22 @@ def test_back_projection_keeps_the_selected_images_content_and_the_srgans_detail
     assert np.array_equal(back_project(high, low, rounds=0), high)
     with pytest.raises(ValueError, match="back_projection"):
         back_project(high, low, rounds=-1)
+
+
+def test_a_spectrally_normalised_discriminator_trains_with_unit_spectral_norms():
+    discriminator = dcgan.build_dcgan_discriminator(base_filters=8, spectral_norm=True)
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in discriminator.layers)
+    trainer = dcgan.DCGANTrainer(dcgan.build_dcgan_generator(base_filters=32), discriminator, seed=1)
+    trainer.compile(learning_rate=1e-3)
+    spectral = [layer for layer in discriminator.layers if isinstance(layer, gan.SpectralNormalised)]
+    assert len(spectral) == 4  # three convs and the logit
+    start = [np.array(layer.vector_u) for layer in spectral]
+    images = np.random.default_rng(0).integers(0, 256, (16, 64, 64, 1), dtype=np.uint8)
+    history = trainer.fit(images, batch_size=4, epochs=3, verbose=0, shuffle=False).history
+    assert np.isfinite(history["d_loss"][-1])
+    assert all(not np.allclose(before, np.array(layer.vector_u)) for before, layer in zip(start, spectral))
+    for layer in spectral:  # σ of the kernel the layer uses: 1 up to the power iteration's estimate
+        kernel = np.array(layer.normalised_kernel(False)).reshape(-1, layer.kernel.shape[-1])
+        assert 0.8 < np.linalg.svd(kernel, compute_uv=False)[0] < 1.3
+    plain = dcgan.build_dcgan_discriminator(base_filters=8)
+    assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in plain.layers)
