@@ -38,7 +38,7 @@ RESULTS = Path(__file__).parent / "results"
 
 def development_config(data_dir: Path, dcgan_steps: int, cgan_steps: int, candidates: int,
                        g1_average: float = 0.0, tie: tuple[float, int] = (1.0, 1),
-                       spectral_norm: bool = False) -> config_module.RunConfig:
+                       spectral_norm: bool = False, r1: float = 0.0) -> config_module.RunConfig:
     """The paper's networks at batch 16, sized in optimiser steps at learning rate 2e-4 (the demo's),
     a demo-sized SRGAN and a 30-epoch judge."""
     config = config_module.RunConfig(dataset="folder", data_dir=str(data_dir), precision="float32", tensorboard=False)
@@ -46,7 +46,8 @@ def development_config(data_dir: Path, dcgan_steps: int, cgan_steps: int, candid
     steps_per_epoch = max(1, train_images // 16)
     config.dcgan = config_module.DCGANConfig(epochs=math.ceil(dcgan_steps / steps_per_epoch), learning_rate=2e-4,
                                              mode_seeking=1.0, sample_every=20, kid_every=0,
-                                             generator_average=g1_average, spectral_norm=spectral_norm)
+                                             generator_average=g1_average, spectral_norm=spectral_norm,
+                                             r1=r1)
     config.cgan = config_module.CGANConfig(epochs=math.ceil(cgan_steps / steps_per_epoch), learning_rate=2e-4,
                                            sample_every=10, kid_every=0, self_regularisation=tie[0],
                                            self_regularisation_pool=tie[1])
@@ -66,6 +67,7 @@ def main() -> None:
     parser.add_argument("--filters", nargs="+", default=["paper", "realism"], choices=["paper", "realism", "paper+realism"],
                         help="filter scores; the first is each refiner's own run, the others reuse its candidates")
     parser.add_argument("--g1-average", type=float, default=0.0, help="EMA decay of G1's weights (0: none)")
+    parser.add_argument("--r1", type=float, default=0.0, help="R1 penalty weight on D1 (0: none)")
     parser.add_argument("--spectral-norm", action="store_true", help="spectrally normalised D1 (SN-GAN)")
     parser.add_argument("--self-regularisation", type=float, default=1.0, help="residual refiner's tie weight")
     parser.add_argument("--self-regularisation-pool", type=int, default=1, help="its box size (1: every pixel)")
@@ -76,7 +78,7 @@ def main() -> None:
     work = args.out or Path(tempfile.mkdtemp(prefix="stage_value_"))
     stem = "stage_value" + (f"_{args.tag}" if args.tag else "")
     config = development_config(args.data_dir, args.dcgan_steps, args.cgan_steps, args.candidates, args.g1_average,
-                                (args.self_regularisation, args.self_regularisation_pool), args.spectral_norm)
+                                (args.self_regularisation, args.self_regularisation_pool), args.spectral_norm, args.r1)
     shared = Run.open(work / "shared", config)
     started = time.perf_counter()
     timings = run_pipeline(shared, ["judge", "dcgan", "srgan"] + ([] if args.no_baseline else ["baseline_cgan"]))

@@ -42,6 +42,7 @@ class DCGANConfig(GANConfig):
     discriminator_filters: int = 64  # D1: 64 → 128 → 256 filters (DCGAN conventions)
     generator_average: float = 0.0   # EMA decay of G1's weights, sampled from when > 0 (e.g. 0.999); 0: the paper's G1
     spectral_norm: bool = False      # D1 spectrally normalised, without BatchNorm (SN-GAN); False: the paper's D1
+    r1: float = 0.0                  # weight γ of the R1 penalty γ/2·E‖∇D(real)‖² on D1 (0: the paper's loss)
 
 
 @dataclasses.dataclass

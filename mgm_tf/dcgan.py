@@ -75,11 +75,16 @@ def build_dcgan(stage_config, num_classes=None, grey: bool = False):
 
 
 class DCGANTrainer(GANTrainer):
-    """G1(z) — or, with label-conditioned networks, the "cGAN alone" baseline G(z, y)."""
+    """G1(z) — or, with label-conditioned networks, the "cGAN alone" baseline G(z, y). With
+    r1 > 0, D's loss adds r1/2 · E‖∇ₓD(x)‖² on real images (Mescheder et al. 2018), estimated
+    by `gradient_norm_estimate`."""
 
-    def __init__(self, generator, discriminator, latent_dim: int = 100, seed: int = 0, **kwargs):
+    def __init__(self, generator, discriminator, latent_dim: int = 100, seed: int = 0, r1: float = 0.0, **kwargs):
         super().__init__(generator, discriminator, latent_dim, seed, **kwargs)
+        if r1 < 0:
+            raise ValueError(f"dcgan.r1 (the R1 penalty's weight) must be at least 0, got {r1}")
         self.conditional = len(generator.inputs) > 1
+        self.r1 = float(r1)
 
     def compute_losses(self, data) -> dict:
         images, labels = unpack(data)
@@ -87,14 +92,29 @@ class DCGANTrainer(GANTrainer):
         if self.conditional:
             fake_labels = self.generator_conditions(labels)
             fake = self.generator([noise, fake_labels], training=True)
-            real_logits = self.discriminator(self.augmented([images, labels]), training=True)
+            real_inputs = self.augmented([images, labels])
+            real_logits = self.discriminator(real_inputs, training=True)
             fake_logits = self.discriminator(self.augmented([fake, fake_labels]), training=True)
         else:
             fake = self.generator(noise, training=True)
-            real_logits = self.discriminator(self.augmented(images), training=True)
+            real_inputs = self.augmented(images)
+            real_logits = self.discriminator(real_inputs, training=True)
             fake_logits = self.discriminator(self.augmented(fake), training=True)
-        return {"d_loss": discriminator_loss(real_logits, fake_logits),
-                "g_loss": self.generator_objective(fake_logits, fake, noise)}
+        d_loss = discriminator_loss(real_logits, fake_logits)
+        if self.r1:
+            d_loss = d_loss + 0.5 * self.r1 * self.gradient_norm_estimate(real_inputs, real_logits)
+        return {"d_loss": d_loss, "g_loss": self.generator_objective(fake_logits, fake, noise)}
+
+    def gradient_norm_estimate(self, inputs, logits, step: float = 0.01):
+        """E‖∇ₓD(x)‖² from one more forward pass: for ε ~ N(0, I), (D(x + hε) − D(x))² / h² has
+        expectation ‖∇ₓD(x)‖² + O(h) (Roth et al. 2017 read noise on D's inputs as this
+        penalty). The same code on every backend and under every distribution strategy, where
+        an exact R1 needs a second-order gradient written per backend."""
+        items = list(inputs) if isinstance(inputs, list) else [inputs]
+        images = ops.cast(items[0], "float32")
+        items[0] = images + step * keras.random.normal(ops.shape(images), seed=self.seed_generator)
+        moved = self.discriminator(items if isinstance(inputs, list) else items[0], training=True)
+        return ops.mean(ops.square(ops.cast(moved, "float32") - ops.cast(logits, "float32"))) / step ** 2
 
 
 def g1_classes(run, num_classes: int):
@@ -111,7 +131,7 @@ def dcgan_trainer(run, num_classes, diff_augment: bool, strategy=None) -> DCGANT
         trainer = DCGANTrainer(generator, discriminator, stage_config.latent_dim, run.config.seed,
                                diff_augment=diff_augment, mode_seeking=stage_config.mode_seeking,
                                augment_policy=stage_config.augment_policy,
-                               generator_average=stage_config.generator_average)
+                               generator_average=stage_config.generator_average, r1=stage_config.r1)
         compile_trainer(trainer, stage_config, run, compiles=not diff_augment)  # see device.resolve_jit
     return trainer
 
