@@ -321,9 +321,14 @@ class SpectralNormalised:
     every backend). Unlike `keras.layers.SpectralNormalization`, which writes the normalised
     kernel back into the trainable one, the division stays in the graph: gradients see σ(W)."""
 
-    def build_spectral(self):
+    def build(self, input_shape):
+        super().build(input_shape)
         self.vector_u = self.add_weight(shape=(1, self.kernel.shape[-1]), name="vector_u", trainable=False,
                                         initializer=keras.initializers.RandomNormal(stddev=1.0))
+
+    def call(self, inputs, training=False):
+        outputs = self.apply_kernel(inputs, self.normalised_kernel(training))
+        return self.activation(outputs + self.bias if self.use_bias else outputs)
 
     def normalised_kernel(self, training):
         matrix = ops.reshape(self.kernel, (-1, self.kernel.shape[-1]))
@@ -342,25 +347,15 @@ def _unit(vector):
 class SpectralConv2D(SpectralNormalised, layers.Conv2D):
     """Conv2D with a spectrally normalised kernel (channels-last)."""
 
-    def build(self, input_shape):
-        super().build(input_shape)
-        self.build_spectral()
-
-    def call(self, inputs, training=False):
-        outputs = self.convolution_op(inputs, self.normalised_kernel(training))
-        return self.activation(outputs + self.bias if self.use_bias else outputs)
+    def apply_kernel(self, inputs, kernel):
+        return self.convolution_op(inputs, kernel)
 
 
 class SpectralDense(SpectralNormalised, layers.Dense):
     """Dense with a spectrally normalised kernel."""
 
-    def build(self, input_shape):
-        super().build(input_shape)
-        self.build_spectral()
-
-    def call(self, inputs, training=False):
-        outputs = ops.matmul(inputs, self.normalised_kernel(training))
-        return self.activation(outputs + self.bias if self.use_bias else outputs)
+    def apply_kernel(self, inputs, kernel):
+        return ops.matmul(inputs, kernel)
 
 
 def average_copy(generator: keras.Model) -> keras.Model:

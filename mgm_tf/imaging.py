@@ -67,13 +67,15 @@ def to_unit_range(images: np.ndarray, size: int) -> np.ndarray:
     return np.repeat(unit, 3, axis=-1) if unit.shape[-1] == 1 else unit
 
 
-def resize_all(images: np.ndarray, size: int) -> np.ndarray:
-    """uint8 (N, H, W, C) → (N, size, size, C) with area interpolation; same size passes through."""
+def resize_all(images: np.ndarray, size: int, interpolation: str = "area") -> np.ndarray:
+    """(N, H, W, C) uint8 or float32 → (N, size, size, C), "area" or "cubic" interpolation; same
+    size passes through."""
     if images.shape[1] == size and images.shape[2] == size:
         return images
     import cv2
 
-    return np.stack([cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA).reshape(size, size, -1)
+    method = {"area": cv2.INTER_AREA, "cubic": cv2.INTER_CUBIC}[interpolation]
+    return np.stack([cv2.resize(image, (size, size), interpolation=method).reshape(size, size, -1)
                      for image in images])
 
 

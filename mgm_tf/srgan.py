@@ -15,7 +15,7 @@ from keras import layers, ops
 from mgm_tf.data.batches import sr_full_pairs, sr_input
 from mgm_tf.gan import (GANTrainer, discriminator_loss, generator_batch_norm, generator_loss, mean_squared_error,
                         progress)
-from mgm_tf.imaging import from_model_range, peak_signal_to_noise, structural_similarity
+from mgm_tf.imaging import from_model_range, peak_signal_to_noise, resize_all, structural_similarity
 from mgm_tf.io import write_json
 from mgm_tf.run import compile_trainer, fit_stage, save_networks, strategy_scope
 
@@ -305,17 +305,10 @@ def back_project(high: np.ndarray, low: np.ndarray, rounds: int = 2) -> np.ndarr
     detail, but its 64 px content (layout, grey levels: what the filter and the judge chose) stays
     its input's; a small SRGAN that shifts grey levels or smears anatomy otherwise makes the
     export measurably worse than the selection it was given."""
-    import cv2
-
     if rounds < 0:
         raise ValueError(f"srgan.back_projection must be at least 0, got {rounds}")
-    size, low_size = high.shape[1], low.shape[1]
-    result = high.astype(np.float32)
-    target = low.astype(np.float32)
+    result, target = high.astype(np.float32), low.astype(np.float32)
     for _ in range(rounds):
-        shrunk = np.stack([cv2.resize(image, (low_size, low_size), interpolation=cv2.INTER_AREA).reshape(
-            low_size, low_size, -1) for image in result])
-        correction = np.stack([cv2.resize(image, (size, size), interpolation=cv2.INTER_CUBIC).reshape(size, size, -1)
-                               for image in target - shrunk])
-        result = np.clip(result + correction, 0, 255)
+        lacking = target - resize_all(result, low.shape[1])
+        result = np.clip(result + resize_all(lacking, high.shape[1], "cubic"), 0, 255)
     return np.round(result).astype(np.uint8)

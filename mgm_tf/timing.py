@@ -143,7 +143,7 @@ def _trainers(run, prepared):
     """(stage, trainer or classifier, one batch) for every training stage the configuration runs."""
     from mgm_tf.baselines import cyclegan
     from mgm_tf import judge
-    from mgm_tf.dcgan import build_dcgan, dcgan_trainer, g1_classes
+    from mgm_tf.dcgan import dcgan_trainer, g1_classes
     from mgm_tf.device import resolve_jit
     from mgm_tf.refinement import conditional_trainer
     from mgm_tf.run import use_diff_augment
@@ -156,10 +156,11 @@ def _trainers(run, prepared):
     labels = (np.arange(batch) % classes).astype(np.int32)
     augment = use_diff_augment(config.dcgan, prepared)
     g1 = g1_classes(run, classes)
-    yield "dcgan", dcgan_trainer(run, g1, augment), (images, labels) if g1 else images
-    untrained_g1 = build_dcgan(config.dcgan, g1, run.grey_output())[0]  # a step costs the same before training
+    first = dcgan_trainer(run, g1, augment)
+    yield "dcgan", first, (images, labels) if g1 else images
+    # stage 2 is timed after stage 1, with stage 1's untrained G1 inside it: a step costs the same before training
     yield "cgan", conditional_trainer(run, classes, use_diff_augment(config.cgan, prepared),
-                                      first_generator=untrained_g1), (images, labels)
+                                      first_generator=first.generator), (images, labels)
     crop, sr_batch = config.srgan.crop, config.srgan.batch_size
     high = rng.uniform(-1, 1, (sr_batch, crop, crop, 3)).astype(np.float32)
     yield "srgan", srgan_trainer(run, None)[0], (high[:, ::4, ::4], high)

@@ -217,14 +217,13 @@ def super_resolution_control(run, prepared, seed: int = 0) -> dict | None:
     held-out real images at 256 px, in radial-spectrum features: KID, the two-sample test and the
     verdict of the SRGAN's images against bicubic's."""
     from mgm_tf.evaluation.measure import exported_dataset
-    import cv2
 
     test = prepared.indices("test")
     if len(test) < MIN_REAL or not (run.path / "synthetic" / "manifest.csv").exists():
         return None
     refined = np.load(run.path / "candidates" / "images.npy")
     selected = [int(row["id"]) for row in read_csv(run.path / "filter" / "selected.csv")]
-    bicubic = np.stack([cv2.resize(image, (256, 256), interpolation=cv2.INTER_CUBIC) for image in refined[selected]])
+    bicubic = resize_all(refined[selected], 256, "cubic")
     exported, _ = exported_dataset(run, prepared.channels)
     return spectral_comparison(prepared.images_hr[test], bicubic, exported, seed)
 
