@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=100)
     parser.add_argument("--dcgan-steps", type=int, default=1500)
     parser.add_argument("--cgan-steps", type=int, default=1200)
-    parser.add_argument("--candidates", type=int, default=40)
+    parser.add_argument("--candidates", type=int, default=100)
     parser.add_argument("--export", action="store_true", help="measure the exported PNGs (adds the SRGAN and export)")
     parser.add_argument("--paper-networks", action="store_true", help="G1/D1/G2/D2 at the paper's widths")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))

@@ -109,11 +109,14 @@ def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def select(score_table: np.ndarray, labels: np.ndarray, keep_fraction: float = 0.2,
-           ids: np.ndarray | None = None, eligible: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+           ids: np.ndarray | None = None, eligible: np.ndarray | None = None,
+           preferred: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Combined score per image (mean of the within-class ranks of every column) and a boolean mask of
     the kept images: round(keep_fraction × n) per class (at least one), best first, ties by id.
     Only `eligible` images are kept (all by default); a class with fewer eligible images than
-    its quota keeps all of them, so a quota is never filled with ineligible ones."""
+    its quota keeps all of them, so a quota is never filled with ineligible ones. `preferred`
+    images (all by default) come before the rest whatever their score: a row whose label can be
+    checked is worth more than a better-scored one whose label cannot."""
     if not 0.0 < keep_fraction <= 1.0:
         raise ValueError(f"keep_fraction must be in (0, 1], got {keep_fraction}")
     labels = np.asarray(labels)
@@ -121,12 +124,13 @@ def select(score_table: np.ndarray, labels: np.ndarray, keep_fraction: float = 0
     combined = np.zeros(len(labels))
     keep = np.zeros(len(labels), bool)
     eligible = np.ones(len(labels), bool) if eligible is None else np.asarray(eligible, bool)
+    preferred = np.ones(len(labels), bool) if preferred is None else np.asarray(preferred, bool)
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         ranks = [rank_normalise(score_table[members, column], ids[members]) for column in range(score_table.shape[1])]
         combined[members] = np.mean(ranks, axis=0)
         count = max(1, int(np.floor(keep_fraction * len(members) + 0.5)))
-        best_first = members[np.lexsort((ids[members], -combined[members]))]
+        best_first = members[np.lexsort((ids[members], -combined[members], ~preferred[members]))]
         keep[best_first[eligible[best_first]][:count]] = True
     return combined, keep
 
@@ -175,7 +179,8 @@ def stage_filter(run, prepared=None, strategy=None) -> dict:
     eligible = label_eligible(rows, run.config.synthesis.label_check, thresholds)
     table = np.concatenate([scores(images), realism_column(run, prepared, images, labels)[:, None]], axis=1)
     used = [(*SCORE_NAMES, REALISM).index(name) for name in filter_columns(run.config.filter.score)]
-    combined, keep = select(table[:, used], labels, run.config.filter.keep_fraction, ids, eligible)
+    checkable = np.array([not row.get("condition_reason") for row in rows])  # a refused condition leaves the row unchecked
+    combined, keep = select(table[:, used], labels, run.config.filter.keep_fraction, ids, eligible, eligible & checkable)
     check_every_class(names, labels, keep, thresholds)
     scored = [{**row, **dict(zip((*SCORE_NAMES, REALISM), map(float, table[index]))),
                "quality_score": float(combined[index]), "label_eligible": int(eligible[index]),

@@ -248,6 +248,20 @@ def test_filter_keeps_checked_classes_the_judge_accepted_without_filling_the_quo
     assert np.flatnonzero(keep).tolist() == [0, 3, 4, 5]  # a: best eligible (1 is sharpest, below threshold)
 
 
+def test_filter_fills_a_quota_with_rows_that_can_be_checked_first():
+    """Candidates whose condition the judge refused stay unchecked whatever they score: the
+    quota takes every checkable one first (best first), then the best of the rest."""
+    table = np.array([[9.0], [8], [7], [6], [5], [4]])
+    labels = np.zeros(6, int)
+    checkable = np.array([False, False, True, False, True, True])
+    _, keep = quality_filter.select(table, labels, 0.5, preferred=checkable)
+    assert np.flatnonzero(keep).tolist() == [2, 4, 5]
+    _, keep = quality_filter.select(table, labels, 4 / 6, preferred=checkable)
+    assert np.flatnonzero(keep).tolist() == [0, 2, 4, 5]  # the quota is filled: the best unpreferred one
+    _, keep = quality_filter.select(table, labels, 0.5, eligible=np.array([1, 1, 1, 1, 0, 0], bool), preferred=checkable)
+    assert np.flatnonzero(keep).tolist() == [0, 1, 2]  # preferred but ineligible is never kept
+
+
 def test_a_class_the_judge_accepts_nothing_of_stops_the_filter():
     labels = np.array([0, 0, 1, 1])
     keep = np.array([True, False, False, False])
@@ -293,7 +307,7 @@ def test_the_seeded_judge_checks_every_class_of_the_fixture(three_class_study):
 def test_between_class_mixtures_are_refused_and_pure_images_kept(three_class_study):
     """Two-class pixel mixtures at shares 0.3–0.7 against new pure blob images: the floored
     thresholds refuse most mixtures and keep most pure images; without the floor most mixtures
-    pass (benchmarks/label_fidelity.py measured 92 % / 83 % and 32 % refused)."""
+    pass (benchmarks/label_fidelity.py measured 92 % / 81 % and 32 % refused)."""
     from mgm_tf.evaluation.conditioning_study import ACCEPTANCE_RULES
 
     unfloored, default = (three_class_study["mixtures"]["rules"][rule] for rule in ACCEPTANCE_RULES)
@@ -305,8 +319,8 @@ def test_between_class_mixtures_are_refused_and_pure_images_kept(three_class_stu
 
 def test_no_row_is_checked_unless_every_step_accepted_it(three_class_study):
     """The paper's class-blind draw checks no row; the default's checked rows are all accepted at
-    their class's threshold on the exported image, and the large blob's checked rows are right by
-    the pixel oracle, at least as often as the class-blind reading. A variant the filter stops must
+    their class's threshold on the exported image, and in every class the checked rows are right by
+    the pixel oracle (≥ 90 %), at least as often as the class-blind reading; the large blob has some. A variant the filter stops must
     name a class the judge checked."""
     from mgm_tf.evaluation.conditioning_study import default_variant
 
@@ -317,8 +331,10 @@ def test_no_row_is_checked_unless_every_step_accepted_it(three_class_study):
         assert any(f"class '{name}'" in variant["stopped"] for name, gate in three_class_study["gates"]["judge"].items()
                    if gate["checked"])
         return
-    large = variant["per_class"]["large"]
-    assert large["checked"] > 0 and large["oracle_on_checked"] >= max(0.9, blind["large"]["oracle_agreement"])
+    checked = {name: entry for name, entry in variant["per_class"].items() if entry["checked"]}
+    assert "large" in checked, variant["per_class"]
+    for name, entry in checked.items():
+        assert entry["oracle_on_checked"] >= max(0.9, blind[name]["oracle_agreement"]), (name, entry)
 
 
 def test_an_exported_image_below_its_threshold_is_unchecked(three_class_study):
