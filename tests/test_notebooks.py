@@ -23,6 +23,17 @@ def test_expected_notebooks_exist():
         assert any(name.endswith(f"_{dataset}.ipynb") for name in names), dataset
 
 
+def test_readme_opens_every_notebook_in_colab_at_the_release():
+    """README links each notebook in Colab at REF, and REF is the tag of this package's version."""
+    from mgm_tf import __version__
+
+    assert build_notebooks.REF == f"v{__version__}"
+    readme = (NOTEBOOKS.parent / "README.md").read_text(encoding="utf-8")
+    linked = set(re.findall(r"https://colab\.research\.google\.com/github/([^)\s]+)", readme))
+    expected = {f"{build_notebooks.GITHUB}/blob/{build_notebooks.REF}/notebooks/{path.name}" for path in FILES}
+    assert linked == expected
+
+
 def test_notebooks_match_their_single_source():
     assert build_notebooks.check() == []
 
