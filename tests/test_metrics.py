@@ -216,3 +216,31 @@ def test_ssim_and_psnr_without_tensorflow_equal_tf_image():
     assert structural_similarity(reference, reference) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="one shape"):
         structural_similarity(reference, reference[:, :20])
+
+
+def test_compare_shows_a_dash_for_rows_not_run_and_for_untrusted_features(tmp_path):
+    """A baseline that never ran has no time or parameter count (not 0), and a run whose domain
+    features cannot judge variety shows no KID, P or R; trusted runs keep theirs."""
+    import json
+
+    from mgm_tf.evaluation.compare import compare_runs, comparison_markdown
+
+    def write(name, trusted):
+        rows = {"MixGANMed": {"status": "measured", "stages": ["dcgan"], "train_seconds": 12.5, "trainable_parameters": 1000,
+                              "domain": {"kid": {"mean": 0.25}, "precision": {"mean": 0.5}, "recall": {"mean": 0.75}}},
+                "CycleGAN": {"status": "not run", "stages": [], "train_seconds": 0.0, "trainable_parameters": 0}}
+        metrics = {"dataset": "demo", "rows": rows, "extractors": {"domain": "cnn"},
+                   "feature_trust": {"cnn": {"trusted": trusted}}}
+        (tmp_path / name / "report").mkdir(parents=True)
+        (tmp_path / name / "report" / "metrics.json").write_text(json.dumps(metrics))
+        return tmp_path / name
+
+    table = compare_runs([write("trusted", True), write("untrusted", False)])
+    by = {(row["run"].split("/")[-1], row["method"]): row for row in table}
+    assert by["trusted", "MixGANMed"]["kid"] == 0.25 and by["trusted", "MixGANMed"]["train_seconds"] == 12.5
+    assert by["trusted", "CycleGAN"]["train_seconds"] is None and by["trusted", "CycleGAN"]["trainable_parameters"] is None
+    assert by["untrusted", "MixGANMed"]["kid"] is None and by["untrusted", "MixGANMed"]["precision"] is None
+    text = comparison_markdown(table)
+    cyclegan_line = next(line for line in text.splitlines() if "CycleGAN" in line)
+    assert "0.000" not in cyclegan_line and "| 0 |" not in cyclegan_line
+    assert "cannot judge variety" in text

@@ -19,7 +19,9 @@ def _utility_score(metrics: dict, name: str) -> float | None:
 
 
 def compare_runs(paths: list[Path]) -> list[dict]:
-    """One row per (run, method) from each run's report/metrics.json."""
+    """One row per (run, method) from each run's report/metrics.json. A method that did not run
+    shows "—" for its time and parameters, not 0; a feature space the run found unable to judge
+    variety (`feature_trust`) shows "—" for its KID, FID and precision/recall, as the report does."""
     table = []
     for path in paths:
         metrics_path = Path(path) / "report" / "metrics.json"
@@ -27,12 +29,16 @@ def compare_runs(paths: list[Path]) -> list[dict]:
             raise ValueError(f"{path} has no report/metrics.json; run `python -m mgm_tf evaluate --run {path}` first")
         metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
         real = metrics.get("utility", {}).get("real", {}).get("balanced_accuracy", {}).get("mean")
+        trusted = metrics.get("feature_trust", {}).get(metrics["extractors"]["domain"], {}).get("trusted", True)
         for name, row in metrics["rows"].items():
-            domain = row.get("domain", {})
+            ran = bool(row.get("stages")) or row["status"] == "measured"
+            domain = row.get("domain", {}) if trusted else {}
             table.append({"run": str(path), "dataset": metrics["dataset"], "smoke": metrics.get("smoke", False),
                           "method": name, "status": row["status"], "num_images": row.get("num_images"),
                           "final_g_loss": row.get("final_g_loss"), "final_d_loss": row.get("final_d_loss"),
-                          "train_seconds": row.get("train_seconds"), "trainable_parameters": row.get("trainable_parameters"),
+                          "train_seconds": row.get("train_seconds") if ran else None,
+                          "trainable_parameters": row.get("trainable_parameters") if ran else None,
+                          "domain_trusted": trusted,
                           "kid": domain.get("kid", {}).get("mean"), "fid_domain": domain.get("fid"),
                           "precision": _mean(domain.get("precision")), "recall": _mean(domain.get("recall")),
                           "pairwise_ssim": row.get("diversity", {}).get("pairwise_ssim"),
@@ -69,6 +75,8 @@ def comparison_markdown(table: list[dict]) -> str:
     lines = ["| " + " | ".join(title for _, title in columns) + " |", "|" + "---|" * len(columns)]
     for row in table:
         lines.append("| " + " | ".join(_cell(row[key]) for key, _ in columns) + " |")
+    if not all(row["domain_trusted"] for row in table):
+        lines.append("\nKID, P and R show \"—\" for runs whose domain features cannot judge variety (see each run's report).")
     if any(row["smoke"] for row in table):
         lines.append("\nRows from smoke runs check that the code runs; they are not results.")
     return "\n".join(lines)
