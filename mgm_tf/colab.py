@@ -111,18 +111,20 @@ def quiet_tensorflow() -> None:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
-    if "tensorflow" in sys.modules:
-        return
-    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, 2)
-        import tensorflow as tf
+    if "tensorflow" not in sys.modules:
+        saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 2)
+            import tensorflow as tf
 
-        tf.config.list_physical_devices()  # CUDA probing prints too
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(null)
+            tf.config.list_physical_devices()  # CUDA probing prints too
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(null)
+    import logging
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing and deprecation warnings
 
 
 # --- Google Drive -------------------------------------------------------------------------------

@@ -156,3 +156,16 @@ def test_live_image_replaces_each_stages_grid_in_place(tmp_path, monkeypatch):
     for path in paths:
         live(path)
     assert shown == ["display", "update", "display"]
+
+
+def test_quiet_tensorflow_lowers_tensorflows_python_logger_to_errors(monkeypatch):
+    """TensorFlow's retracing and deprecation warnings go through its Python logger; after
+    quiet_tensorflow only errors are shown, also when TensorFlow was imported before."""
+    import logging
+
+    pytest.importorskip("tensorflow")
+    logger = logging.getLogger("tensorflow")
+    monkeypatch.setattr(logger, "level", logging.WARNING)
+    colab.quiet_tensorflow()
+    assert logger.getEffectiveLevel() == logging.ERROR
+    assert not logger.isEnabledFor(logging.WARNING)
