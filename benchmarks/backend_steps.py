@@ -15,8 +15,8 @@ runs every stage at the paper's batch 16 in float32 on TensorFlow and on JAX, ea
 process, and prints JAX's time over TensorFlow's per stage (measured in one run; what decides
 `mgm_tf.backend`'s default per device kind, DESIGN.md "Backends").
 
-Each step time is `mgm_tf.timing.seconds_per_step`: fits of one and of 1 + N calls on one
-in-memory batch, the difference over the extra steps, after the first call's compilation.
+Each step time is `mgm_tf.timing.seconds_per_step`: one fit of 1 + N calls on one
+in-memory batch, a clock at the end of every call, the median call after the first (which compiles).
 """
 
 from __future__ import annotations

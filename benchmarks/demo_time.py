@@ -10,7 +10,9 @@ compared: `stage seconds × matmul GFLOP/s` is roughly constant for a stage that
 compute-bound, and the table also gives each stage's time scaled to a 71 GFLOP/s machine (the
 2-core AVX2 CPU whose 17-minute demo started this measurement). `--cpu-isa` and `--cores` are
 applied before TensorFlow loads (ONEDNN_MAX_CPU_ISA, the process's CPU affinity), so an AVX512
-machine can measure what an AVX2-only one would do. Writes benchmarks/results/demo_time.json.
+machine can measure what an AVX2-only one would do. Before training it makes the estimate the
+notebooks' resources cell prints (`timing.estimate`) and prints it next to each stage's wall time.
+Writes benchmarks/results/demo_time.json.
 """
 
 from __future__ import annotations
@@ -39,9 +41,15 @@ def measure(out_dir: Path) -> dict:
     from mgm_tf.pipeline import run_pipeline
     from mgm_tf.run import Run
 
+    from mgm_tf import timing
+
     before = matmul_ceiling()
+    run = Run.open(out_dir, config.demo())
+    estimate_start = time.perf_counter()
+    rows = timing.estimate(run, run.prepared())
+    estimate_seconds = time.perf_counter() - estimate_start
     start = time.perf_counter()
-    timings = run_pipeline(Run.open(out_dir, config.demo()))
+    timings = run_pipeline(run)
     wall = time.perf_counter() - start
     after = matmul_ceiling()
     check = json.loads((out_dir / "report" / "export_check.json").read_text(encoding="utf-8"))
@@ -49,6 +57,9 @@ def measure(out_dir: Path) -> dict:
             "cores": len(os.sched_getaffinity(0)), "matmul_gflops": [round(before, 1), round(after, 1)],
             "stages": {stage: round(seconds, 1) for stage, seconds in timings.items()},
             "total_seconds": round(sum(timings.values()), 1), "wall_seconds": round(wall, 1),
+            "estimate": {"seconds_to_estimate": round(estimate_seconds, 1),
+                         "stages": [{key: (round(value, 2) if isinstance(value, float) else value) for key, value in row.items()}
+                                    for row in timing.against_measured(rows, timings)]},
             "export": {"pairwise_ssim": check["diversity"]["pairwise_ssim"],
                        "real_pairwise_ssim": check["real_diversity"]["pairwise_ssim"],
                        "pixel_diversity": check["diversity"]["pixel_diversity"],
@@ -65,6 +76,12 @@ def table(result: dict) -> str:
         lines.append(f"| {stage} | {seconds:.1f} | {seconds * rate / REFERENCE_GFLOPS:.0f} |")
     total = result["total_seconds"]
     lines.append(f"| **all stages** | **{total:.1f}** | **{total * rate / REFERENCE_GFLOPS:.0f}** |")
+    if result.get("estimate"):
+        lines += ["", f"the notebooks' estimate (`timing.estimate`, {result['estimate']['seconds_to_estimate']:.0f} s to make) "
+                      "against the stages' wall time:", "", "| stage | predicted s | measured s | measured / predicted |",
+                  "|---|---|---|---|"]
+        lines += [f"| {row['stage']} | {row['predicted']:.1f} | {row['measured']:.1f} | {row['ratio']:.2f} |"
+                  for row in result["estimate"]["stages"]]
     export = result["export"]
     lines += ["", f"export: pairwise SSIM {export['pairwise_ssim']:.2f} (real {export['real_pairwise_ssim']:.2f}, "
                   f"target ≤ {export['real_pairwise_ssim'] + 0.2:.2f}); pixel diversity {export['pixel_diversity']:.2f} "

@@ -100,31 +100,39 @@ def configured_steps(config, class_counts: list[int]) -> dict[str, tuple[int, in
     return steps
 
 
-def seconds_per_step(trainer, batch, steps: int = 2, steps_per_call: int = 1) -> tuple[float, float]:
+def seconds_per_step(trainer, batch, steps: int = 8, steps_per_call: int = 1) -> tuple[float, float]:
     """(seconds per train step after warm-up, the first call's seconds: the tracing or
-    compilation every fresh trainer pays once). Timed the same way on every backend, through
-    `fit` on one in-memory batch: a fit of one call, then one of 1 + `steps` calls, `steps_per_call`
-    steps each; their difference over the extra steps leaves out what a fit costs besides its
-    steps (callbacks, the iterator). Reading a weight back waits for steps dispatched
-    asynchronously (JAX, GPUs)."""
+    compilation every fresh trainer pays once). Timed the same way on every backend, inside one
+    `fit` on one in-memory batch of 1 + `steps` calls, `steps_per_call` steps each: a clock at
+    the end of every call (reading a weight back waits for steps dispatched asynchronously, as
+    on JAX and GPUs) gives each call's seconds, and the median of the calls after the first is
+    robust to a call that the machine slowed. (The difference of two whole fits of 1 and 3 calls,
+    used before, was as noisy as what it measured: 0.003 s per cGAN step on the demo, 22.7 s
+    measured for 300 steps.)"""
+    import keras
     from keras import ops
 
     from mgm_tf.data.batches import IndexedBatches
 
+    if steps < 1 or steps_per_call < 1:
+        raise ValueError(f"steps and steps_per_call must be at least 1, got {steps} and {steps_per_call}")
     arrays = list(batch) if isinstance(batch, (tuple, list)) else [batch]
     trainer.steps_per_execution = steps_per_call
     trainer.train_function = None  # rebuilt for this many steps per call
+    ends = []
 
-    def fit(calls: int) -> float:
-        data = IndexedBatches(arrays, len(arrays[0]), steps=calls * steps_per_call)
-        start = time.perf_counter()
-        trainer.fit(data, epochs=1, verbose=0, shuffle=False)
-        ops.convert_to_numpy(trainer.trainable_variables[0])
-        return time.perf_counter() - start
+    class CallClock(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            ends.append(time.perf_counter())
 
-    first = fit(1)
-    short, long = fit(1), fit(1 + steps)
-    return max(long - short, 0.0) / (steps * steps_per_call), first
+        def on_train_batch_end(self, batch_index, logs=None):
+            ops.convert_to_numpy(trainer.trainable_variables[0])
+            ends.append(time.perf_counter())
+
+    data = IndexedBatches(arrays, len(arrays[0]), steps=(1 + steps) * steps_per_call)
+    trainer.fit(data, epochs=1, verbose=0, shuffle=False, callbacks=[CallClock()])
+    calls = np.diff(ends)
+    return float(np.median(calls[1:])) / steps_per_call, float(calls[0])
 
 
 def format_duration(seconds: float) -> str:
@@ -182,7 +190,7 @@ def _trainers(run, prepared):
         yield "baseline_cyclegan", trainer, (pair, pair)
 
 
-def estimate(run, prepared, steps: int = 2) -> list[dict]:
+def estimate(run, prepared, steps: int = 8) -> list[dict]:
     """One row per training stage of this run's configuration, evaluation included: the steps it
     takes, the seconds per step measured here (random data of the configured shapes), and the
     time that makes with each fresh trainer's first call (its tracing). Stages that train nothing
@@ -201,3 +209,12 @@ def estimate(run, prepared, steps: int = 2) -> list[dict]:
                      "steps": count, "seconds_per_step": per_step,
                      "seconds": per_step * count + first_call * trainings})
     return rows
+
+
+def against_measured(rows: list[dict], measured: dict[str, float]) -> list[dict]:
+    """The estimate next to what the stages took: per stage in both, predicted and measured
+    seconds and their ratio (measured / predicted; 1.0 is a perfect estimate)."""
+    predicted = {row["stage"]: row["seconds"] for row in rows}
+    return [{"stage": stage, "predicted": predicted[stage], "measured": float(measured[stage]),
+             "ratio": float(measured[stage]) / predicted[stage] if predicted[stage] > 0 else None}
+            for stage in predicted if stage in measured]
