@@ -191,18 +191,23 @@ def show_class_previews(prepared) -> None:
 
 
 def show_preprocessing(run, prepared, count: int = 4) -> None:
-    """Raw files (decoded, resized only) next to the prepared images (after the modality steps)."""
-    from mgm_tf.data import preprocess, sources
-    from mgm_tf.data.decode import read_image
+    """Raw files (decoded, resized only) next to the prepared images (after the modality steps).
+    The raw side comes from the prepared data (`prepare.RAW_PREVIEW`), so a run restored from
+    Drive shows it without downloading the dataset again; data prepared before that was kept
+    reads the files, downloading them if they are not on this runtime."""
+    from mgm_tf.data import prepare, sources
     from mgm_tf.plots import image_grid
 
-    manifest = run.manifest()
-    root = sources.download(manifest, run.config.data_dir)
+    saved = prepared.path / prepare.RAW_PREVIEW
     chosen = np.arange(min(count, len(prepared.files)))
-    raw = [preprocess.resize_square(read_image(root / prepared.files[i], manifest.channels), manifest.sr_size)
-           for i in chosen]
-    steps = ", ".join(manifest.preprocessing) or "none"
-    show_figure(image_grid(np.concatenate([np.stack(raw), prepared.images_hr[chosen]]), columns=len(chosen),
+    if saved.exists():
+        raw = np.load(saved)[chosen]
+    else:
+        manifest = run.manifest()
+        raw = prepare.raw_images(manifest, sources.download(manifest, run.config.data_dir),
+                                 [prepared.files[i] for i in chosen])
+    steps = ", ".join(prepared.report.get("preprocessing", [])) or "none"
+    show_figure(image_grid(np.concatenate([raw, prepared.images_hr[chosen]]), columns=len(chosen),
                            title=f"top: raw; bottom: after {steps}", cell=2.0))
 
 

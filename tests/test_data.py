@@ -207,3 +207,34 @@ def test_sr_pairs_are_bicubic_downsamples(demo_prepared, path):
     low_full, high_full = next(batches.sr_full_pairs(demo_prepared, "test", batch_size=2))
     assert low_full.shape == (2, 64, 64, 3) and high_full.shape == (2, 256, 256, 3)
     assert float(np.abs(low_full.mean() - high_full.mean())) < 0.02
+
+
+def test_preprocessing_is_shown_from_the_prepared_data_without_the_source(tmp_path, monkeypatch):
+    """prepare keeps the first files as decoded (resized only); a runtime restored from Drive shows
+    the raw-vs-prepared figure from them, with the dataset's source gone, and downloads nothing."""
+    import shutil
+
+    from mgm_tf import notebook
+    from mgm_tf.data import prepare as prepare_module
+    from mgm_tf.run import Run
+    from mgm_tf.config import smoke
+
+    source = fixtures.write_blob_folder(tmp_path / "blobs", per_class=6)
+    config = smoke("folder")
+    config.data_dir = str(source)
+    run = Run.open(tmp_path / "run", config)
+    prepared = run.prepared()
+    saved = np.load(prepared.path / prepare_module.RAW_PREVIEW)
+    manifest = run.manifest()
+    assert saved.shape[0] == prepare_module.RAW_PREVIEW_COUNT
+    np.testing.assert_array_equal(saved, prepare_module.raw_images(manifest, source, prepared.files[:8]))
+    shutil.rmtree(source)
+
+    def no_download(*_):
+        raise AssertionError("downloaded again")
+
+    monkeypatch.setattr(sources, "download", no_download)
+    shown = []
+    monkeypatch.setattr(notebook, "show_figure", shown.append)
+    notebook.show_preprocessing(run, prepared)
+    assert len(shown) == 1

@@ -137,8 +137,21 @@ def prepare(manifest: DatasetManifest, out_dir: str | Path, data_dir: str | Path
               "warnings": checked["warnings"], **scan_report}
     prepared = _build(out_dir, report, high, low, kept)
     write_previews(prepared)
+    save_array(out_dir / RAW_PREVIEW, raw_images(manifest, root, prepared.files[:RAW_PREVIEW_COUNT]))
     write_json(out_dir / "report.json", report)
     return prepared
+
+
+RAW_PREVIEW = "raw_preview.npy"  # the first files as decoded, before the modality's steps
+RAW_PREVIEW_COUNT = 8
+
+
+def raw_images(manifest: DatasetManifest, root: Path, files: list[str]) -> np.ndarray:
+    """Files decoded and resized to the high-resolution size only, nothing else: what the
+    modality's preprocessing starts from. Kept with the prepared data, so showing the
+    preprocessing after a restore needs no download."""
+    images = [preprocess.resize_square(read_image(root / name, manifest.channels), manifest.sr_size) for name in files]
+    return np.stack(images) if images else np.zeros((0, manifest.sr_size, manifest.sr_size, manifest.channels), np.uint8)
 
 
 def check_decoded_classes(manifest: DatasetManifest, records, kept, skipped) -> None:
