@@ -62,7 +62,8 @@ def open_run(name: str, dataset: str, data_dir: str = "", epochs: int = 0, num_i
     Smoke mode (the form, or MGM_SMOKE=1) uses the tiny preset; unticking the form switches it
     off again. Reopening with more epochs continues training. While its stages run, each new
     sample grid replaces the last in the cell's output, and with Drive connected the run is
-    copied there after every stage and training backup."""
+    copied there after every stage and training backup. A full-size run on a runtime without a
+    GPU is refused unless `epochs` is set: "Run all" must not start a ~95-hour job by default."""
     from mgm_tf.run import Run, RunHooks
 
     print(set_smoke_mode(smoke))
@@ -76,6 +77,9 @@ def open_run(name: str, dataset: str, data_dir: str = "", epochs: int = 0, num_i
 
         if accelerator() is None:
             warn_without_gpu()
+            raise ValueError(f"no GPU on this runtime: the paper's size would train for about {FULL_SIZE_CPU_HOURS} hours "
+                             "here. Set the epochs field (a few epochs to try it on this CPU), tick smoke_mode, or switch "
+                             "to a T4 GPU runtime and run the setup cell again")
     run = Run.open(run_directory(name), config)
     run.hooks = RunHooks(after_stage=lambda stage: mirror_to_drive(run.path),
                          after_backup=lambda: mirror_to_drive(run.path), on_sample_grid=LiveImage(width=480))

@@ -430,7 +430,8 @@ def dataset_notebook(number: int, dataset: str) -> tuple[str, list]:
         "download is served offline from tiny generated fixtures in the Kaggle folder layout, titled as such.",
         f"at the paper's settings on a T4, {t4('pipeline')} for the pipeline and {t4('baselines')} more for the "
         f"evaluation's baselines ({T4_TEXT}); about 95 h on a 2-core CPU (measured step times × steps), so use a "
-        "GPU. The resources cell below times this runtime. Downloads take minutes.", full_size=True) + drive_cells() + [
+        "GPU: on a runtime without one the run is refused unless you set `epochs`. The resources cell below times "
+        "this runtime. Downloads take minutes.", full_size=True) + drive_cells() + [
         ("markdown", OPTIONS_TEXT),
         ("code", options_cell(dataset, dataset, choose_dataset=False)),
         ("markdown", "## The data\nPublic Kaggle datasets download without a Kaggle account; competition data (the "

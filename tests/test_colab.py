@@ -169,3 +169,19 @@ def test_quiet_tensorflow_lowers_tensorflows_python_logger_to_errors(monkeypatch
     colab.quiet_tensorflow()
     assert logger.getEffectiveLevel() == logging.ERROR
     assert not logger.isEnabledFor(logging.WARNING)
+
+
+def test_a_full_size_run_without_a_gpu_is_refused_unless_the_epochs_are_set(clean_state, tmp_path, capsys):
+    """"Run all" on a CPU runtime must not start the paper's ~95-hour training: open_run refuses,
+    naming the fields that make it a run this CPU can do; with epochs set it opens."""
+    from mgm_tf import device, notebook
+
+    clean_state.setattr(device, "accelerator", lambda: None)
+    clean_state.setattr(notebook, "run_directory", lambda name: tmp_path / name)
+    with pytest.raises(ValueError, match="no GPU on this runtime.*epochs field"):
+        notebook.open_run("xray", "pneumonia_xray")
+    assert not (tmp_path / "xray").exists()
+    assert "NO GPU" in capsys.readouterr().out
+    run = notebook.open_run("xray", "pneumonia_xray", epochs=2)
+    assert run.config.dcgan.epochs == 2
+    assert notebook.open_run("quick", "demo").config.dataset == "demo"  # the demo is sized for a CPU
