@@ -53,8 +53,9 @@ class SampleGrid(keras.callbacks.Callback):
     (fixed noise / a fixed validation batch, as in the tf/docs tutorials)."""
 
     def __init__(self, preview_fn, directory: str | Path, every: int, epochs: int, title: str = "",
-                 on_saved=None):
+                 on_saved=None, columns: int = 8, titles=None):
         super().__init__()
+        self.columns, self.titles = columns, titles  # the grid's layout: SRGAN rows are bicubic, then SR
         self.preview_fn = preview_fn
         self.directory = Path(directory)
         self.every = max(1, every)
@@ -66,7 +67,8 @@ class SampleGrid(keras.callbacks.Callback):
         if (epoch + 1) % self.every and epoch + 1 != self.epochs:
             return
         path = self.directory / f"epoch_{epoch + 1:04d}.png"
-        save_grid(self.preview_fn(), path, columns=8, title=f"{self.title} epoch {epoch + 1}")
+        save_grid(self.preview_fn(), path, titles=self.titles, columns=self.columns, title=f"{self.title} epoch {epoch + 1}",
+                  cell=1.4 * 8 / self.columns)  # every grid as wide as 8 columns: fewer columns, larger images
         if self.on_saved is not None:
             self.on_saved(path)
 
@@ -233,7 +235,7 @@ def tensorboard_available() -> bool:
 
 def stage_callbacks(stage_dir: Path, epochs: int, preview_fn=None, sample_every: int = 10, tensorboard: bool = False,
                     label: str = "", backup_interval: float = 60.0, after_backup=None,
-                    on_sample_grid=None) -> tuple[list, NonFiniteGuard]:
+                    on_sample_grid=None, grid_columns: int = 8, grid_titles=None) -> tuple[list, NonFiniteGuard]:
     """The standard set for one stage. Order matters: the timer writes `seconds` before the
     history row; the backup is written after the row, so a resumed run repeats at most the
     epochs since the last backup, and their rows are replaced, not duplicated."""
@@ -245,7 +247,7 @@ def stage_callbacks(stage_dir: Path, epochs: int, preview_fn=None, sample_every:
                  TimedBackup(str(backup_dir), epochs, backup_interval, after_backup), EpochProgress(epochs, label)]
     if preview_fn is not None:
         callbacks.append(SampleGrid(preview_fn, stage_dir / "samples", sample_every, epochs, stage_dir.name,
-                                    on_sample_grid))
+                                    on_sample_grid, grid_columns, grid_titles))
     if tensorboard and tensorboard_available():
         callbacks.append(keras.callbacks.TensorBoard(str(stage_dir / "tensorboard"), write_graph=False, profile_batch=0))
     return callbacks, guard

@@ -211,7 +211,8 @@ def use_diff_augment(stage_config, prepared) -> bool:
 
 def fit_stage(trainer, dataset, stage_dir, epochs: int, preview_fn, sample_every: int, tensorboard: bool,
               label: str, extra_callbacks=(), steps_per_epoch: int | None = None,
-              steps_per_execution="auto", hooks: RunHooks | None = None) -> dict:
+              steps_per_execution="auto", hooks: RunHooks | None = None, grid_columns: int = 8,
+              grid_titles=None) -> dict:
     """fit with the standard callbacks; raises if the divergence guard stopped training.
     With steps_per_epoch, the dataset repeats and an epoch is that many steps: a 12-image set
     gives one step per pass, and per-epoch work (logging, backups, KID) would dominate.
@@ -219,7 +220,8 @@ def fit_stage(trainer, dataset, stage_dir, epochs: int, preview_fn, sample_every
     trainer's attribute when it builds the train function)."""
     hooks = hooks or RunHooks()
     callbacks, guard = stage_callbacks(stage_dir, epochs, preview_fn, sample_every, tensorboard, label,
-                                       after_backup=hooks.after_backup, on_sample_grid=hooks.on_sample_grid)
+                                       after_backup=hooks.after_backup, on_sample_grid=hooks.on_sample_grid,
+                                       grid_columns=grid_columns, grid_titles=grid_titles)
     callbacks += list(extra_callbacks)
     tensorflow_input = hasattr(dataset, "cardinality")  # tf.data; on JAX a PyDataset of `steps_per_epoch` batches
     batches = steps_per_epoch or (int(dataset.cardinality()) if tensorflow_input else len(dataset))

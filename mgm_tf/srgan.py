@@ -232,7 +232,8 @@ def stage_srgan(run, prepared, strategy=None) -> dict:
 
     info = fit_stage(trainer, dataset, stage_dir, stage_config.epochs, preview, stage_config.sample_every,
                      run.config.tensorboard, "stage 4/4: SRGAN x4 on real images (top row: bicubic)",
-                     steps_per_execution=run.config.steps_per_execution, hooks=run.hooks)
+                     steps_per_execution=run.config.steps_per_execution, hooks=run.hooks,
+                     grid_columns=len(low), grid_titles=["bicubic ×4"] * len(low) + ["SRGAN ×4"] * len(low))
     info["parameters"] = save_networks(stage_dir, stage_config, {"generator": generator, "discriminator": discriminator})
     info["vgg_weights"] = vgg_used
     info["evaluation"] = (super_resolution_quality(generator, prepared, held_out) if held_out else

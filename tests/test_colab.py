@@ -185,3 +185,22 @@ def test_a_full_size_run_without_a_gpu_is_refused_unless_the_epochs_are_set(clea
     run = notebook.open_run("xray", "pneumonia_xray", epochs=2)
     assert run.config.dcgan.epochs == 2
     assert notebook.open_run("quick", "demo").config.dataset == "demo"  # the demo is sized for a CPU
+
+
+def test_sample_grid_lays_bicubic_over_srgan_in_two_rows(tmp_path):
+    """The SRGAN's grid: 4 bicubic images over the 4 SRGAN images, titled, as wide as an 8-column
+    grid (so each 256-px image is shown twice as large as in one row of 8)."""
+    import cv2
+
+    from mgm_tf.callbacks import SampleGrid
+
+    images = np.linspace(-1, 1, 8 * 32 * 32 * 3, dtype=np.float32).reshape(8, 32, 32, 3)
+    shapes = {}
+    for columns, titles in ((8, None), (4, ["bicubic ×4"] * 4 + ["SRGAN ×4"] * 4)):
+        grid = SampleGrid(lambda: images, tmp_path / str(columns), every=1, epochs=1, title="srgan",
+                          columns=columns, titles=titles)
+        grid.on_epoch_end(0)
+        shapes[columns] = cv2.imread(str(tmp_path / str(columns) / "epoch_0001.png")).shape[:2]
+    (height_8, width_8), (height_4, width_4) = shapes[8], shapes[4]
+    assert abs(width_4 - width_8) <= 0.1 * width_8
+    assert 0.45 <= height_4 / width_4 <= 0.75 and height_8 / width_8 <= 0.3
