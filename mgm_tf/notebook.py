@@ -405,7 +405,9 @@ def metric_facts(metrics: dict) -> None:
 
 
 def table_facts(table: list[dict]) -> None:
-    """The cross-run table has rows, and every measured row a finite KID."""
+    """The cross-run table has rows; every measured row has a finite KID where its run's domain
+    features can judge variety, and none (shown "—") where they cannot."""
     measured = [row for row in table if row["status"] == "measured"]
-    print(f"rows: {len(table) > 0}; measured rows with a finite KID: "
-          f"{bool(measured) and all(np.isfinite(row['kid']) for row in measured)}")
+    consistent = all(np.isfinite(row["kid"]) if row["domain_trusted"] else row["kid"] is None for row in measured)
+    print(f"rows: {len(table) > 0}; measured rows with a finite KID where the features can judge, none where "
+          f"they cannot: {bool(measured) and consistent}")
