@@ -11,7 +11,6 @@ Writes benchmarks/results/augment_policy.{md,json}; DESIGN.md "DiffAugment witho
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import tempfile
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import mgm_tf  # noqa: F401  (CPU kernel switch before TensorFlow loads)
+from common import write_results
 from mgm_tf import dcgan
 from mgm_tf.data import fixtures
 from mgm_tf.evaluation.conditioning_study import study_config
@@ -49,33 +49,42 @@ def train_g1(work: Path, data_dir: Path, policy: str, steps: int, train_images: 
     return run, time.perf_counter() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=1500)
+def fixture_parser(doc: str, steps: int) -> argparse.ArgumentParser:
+    """Options of a G1 study on the blob fixture: steps, images per class, samples, work folder."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=steps)
     parser.add_argument("--per-class", type=int, default=50)
     parser.add_argument("--samples", type=int, default=600)
-    parser.add_argument("--policies", nargs="+", default=["colour,translation,cutout", "translation,cutout"])
     parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
-    work = args.out or Path(tempfile.mkdtemp(prefix="augment_policy_"))
+    return parser
+
+
+def blob_fixture(args, prefix: str):
+    """(work folder, class names, the three-class blob folder, training images) for a G1 study."""
+    work = args.out or Path(tempfile.mkdtemp(prefix=prefix))
     names = fixtures.THREE_CLASS_NAMES
     data_dir = fixtures.write_blob_folder(work / "blobs", names, args.per_class)
-    train_images = round(0.8 * args.per_class) * len(names)
+    return work, names, data_dir, round(0.8 * args.per_class) * len(names)
+
+
+def main() -> None:
+    parser = fixture_parser(__doc__, steps=1500)
+    parser.add_argument("--policies", nargs="+", default=["colour,translation,cutout", "translation,cutout"])
+    args = parser.parse_args()
+    work, names, data_dir, train_images = blob_fixture(args, "augment_policy_")
     result = {"steps": args.steps, "samples": args.samples, "policies": {}}
     for policy in args.policies:
         run, seconds = train_g1(work, data_dir, policy, args.steps, train_images)
         prepared = run.prepared()
         result.setdefault("real", describe(prepared.images_gan[prepared.indices("train")], names))
-        generator = dcgan.load_dcgan_generator(run, len(names))
-        samples = dcgan.unconditional_samples(generator, np.arange(args.samples, dtype=np.uint64),
-                                              run.config.dcgan.latent_dim)
-        result["policies"][policy] = {**describe(samples, names), "seconds": seconds}
-    text = markdown(result, names)
-    print(text)
-    results = Path(__file__).parent / "results"
-    results.mkdir(exist_ok=True)
-    (results / "augment_policy.md").write_text(text + "\n", encoding="utf-8")
-    (results / "augment_policy.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+        result["policies"][policy] = {**describe(g1_samples(run, len(names), args.samples), names), "seconds": seconds}
+    write_results("augment_policy", markdown(result, names), result)
+
+
+def g1_samples(run, num_classes: int, count: int) -> np.ndarray:
+    """`count` samples of the run's trained G1, from seeds 0 … count − 1."""
+    generator = dcgan.load_dcgan_generator(run, num_classes)
+    return dcgan.unconditional_samples(generator, np.arange(count, dtype=np.uint64), run.config.dcgan.latent_dim)
 
 
 def markdown(result: dict, names) -> str:

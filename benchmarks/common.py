@@ -78,3 +78,12 @@ def _cell(value) -> str:
 def save(results: dict, path: str | Path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+
+
+def write_results(stem: str, text: str, result: dict) -> None:
+    """Print a benchmark's table and keep it, with its numbers, as results/STEM.{md,json}."""
+    print(text)
+    results = Path(__file__).parent / "results"
+    results.mkdir(exist_ok=True)
+    (results / f"{stem}.md").write_text(text + "\n", encoding="utf-8")
+    (results / f"{stem}.json").write_text(json.dumps(result, indent=1), encoding="utf-8")

@@ -76,7 +76,7 @@ def run_config(args):
     resolved.jit_compile = {"on": True, "off": False}.get(args.jit_compile, "auto")
     config.override(resolved, epochs=args.epochs, sr_epochs=args.sr_epochs, batch_size=args.batch_size,
                     num_images=args.num_images, precision=args.precision, vgg_weights=args.vgg_weights,
-                    stages=args.stages)
+                    stages=args.stages, devices=args.devices)
     return resolved
 
 
@@ -85,6 +85,7 @@ def command_run(args) -> int:
     from mgm_tf.run import Run
 
     out = Path(args.out or Path("runs") / (args.dataset or "demo"))
+    backend.training_devices(args.devices)  # a bad --devices is refused before a run directory is made
     run = Run.open(out, run_config(args))
     timings = run_pipeline(run, args.stages)
     total = sum(timings.values())
@@ -187,6 +188,9 @@ def _run_arguments(parser) -> None:
     parser.add_argument("--precision", default="auto", choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"])
     parser.add_argument("--jit-compile", default="auto", choices=["auto", "on", "off"],
                         help="XLA: auto = off on CPUs (measured slower), Keras decides on GPUs/TPUs")
+    parser.add_argument("--devices", default="1",
+                        help="data-parallel training: 1 (default), N, or 'all' local GPUs/TPU cores "
+                             "(JAX: keras.distribution.DataParallel; TensorFlow: MirroredStrategy)")
     parser.add_argument("--vgg-weights", help="'imagenet', 'none', or a local VGG19 notop weights file (default auto)")
     parser.add_argument("--seed", type=int, default=0)
 

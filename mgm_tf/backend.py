@@ -123,6 +123,53 @@ def replicas() -> int:
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
+def replica_id():
+    """The data-parallel replica this code runs as, inside a tf.distribute step (a tensor); None
+    on one device, outside a step, and on JAX, where a step computes the global batch at once."""
+    if is_jax():
+        return None
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or tf.distribute.get_strategy().num_replicas_in_sync == 1:
+        return None
+    return context.replica_id_in_sync_group
+
+
+def device_count() -> int:
+    """Devices a training batch is split over now: the replicas of the tf.distribute strategy in
+    scope, or the devices of the global `keras.distribution` on JAX (every host's); 1 without."""
+    if is_jax():
+        import keras
+
+        distribution = keras.distribution.distribution()
+        return int(distribution.device_mesh.devices.size) if distribution is not None else 1
+    import tensorflow as tf
+
+    return int(tf.distribute.get_strategy().num_replicas_in_sync)
+
+
+def process_share() -> tuple[int, int]:
+    """(this process's index, processes): on multi-host JAX each process feeds its own rows of
+    the global batch (`data.batches.IndexedBatches`); (0, 1) elsewhere."""
+    if not is_jax():
+        return 0, 1
+    import jax
+
+    return int(jax.process_index()), int(jax.process_count())
+
+
+def on_host():
+    """Where input-side `keras.ops` work runs (a batch's resizing or augmentation): the host CPU,
+    so the accelerator never computes a batch only for it to be copied back to NumPy on the main
+    thread. On TensorFlow the tf.data pipeline already runs on the host."""
+    if is_jax():
+        import jax
+
+        return jax.default_device(jax.devices("cpu")[0])
+    return contextlib.nullcontext()
+
+
 def strategy_scope(strategy):
     """Where a stage builds its networks and optimizers: a tf.distribute strategy's scope on
     TensorFlow (the default strategy on one device); on JAX the `keras.distribution` set
@@ -137,19 +184,18 @@ def strategy_scope(strategy):
 def training_scope(strategy):
     """Around a whole stage (building, fitting, sampling). On JAX a `keras.distribution` is
     global state that `fit` reads to shard each batch, so it must hold while the stage trains,
-    not only while its variables are made; on TensorFlow the strategy's scope is entered where
-    the networks are built (`strategy_scope`) and `fit` finds it from the model."""
-    if is_jax() and strategy is not None:
-        return strategy.scope()
-    return contextlib.nullcontext()
+    not only while its variables are made; on TensorFlow the strategy's scope, so the input side
+    sees how many replicas a batch is split over (`device_count`)."""
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
 
 def data_parallel(devices: list | None = None):
     """Data parallelism over the local accelerators (or the given devices) as each backend does
     it: `keras.distribution.DataParallel` on JAX (the global batch split along its first axis,
-    gradients averaged by XLA), `tf.distribute.MirroredStrategy` on TensorFlow. With several
-    hosts (a TPU pod slice, a multi-node GPU job) call `jax.distributed.initialize()` first in
-    every process; DataParallel then spans every host's devices."""
+    gradients averaged by XLA), `tf.distribute.MirroredStrategy` on TensorFlow (each replica a
+    share of the batch, gradients all-reduced). With several hosts (a TPU pod slice, a
+    multi-node GPU job) call `jax.distributed.initialize()` first in every process;
+    DataParallel then spans every host's devices and each process feeds its own rows."""
     if is_jax():
         import keras
 
@@ -157,3 +203,47 @@ def data_parallel(devices: list | None = None):
     import tensorflow as tf
 
     return tf.distribute.MirroredStrategy(devices)
+
+
+def training_devices(setting) -> list | None:
+    """The devices a run's `devices` setting names: "all" → every local accelerator (on a CPU
+    runtime, every CPU device the backend was started with); an integer N → the first N of
+    them; 1 → None (one device, no distribution)."""
+    text = str(setting).strip().lower()
+    if text == "all":
+        wanted = None
+    elif text.isdigit() and int(text) >= 1:
+        wanted = int(text)
+    else:
+        raise ValueError(f"devices must be 'all' or a positive number, got {setting!r}")
+    if wanted == 1:
+        return None
+    kind = accelerator() or "CPU"
+    if is_jax():
+        import jax
+
+        found = [f"{kind.lower()}:{device.id}" for device in jax.devices(kind.lower())]
+    else:
+        import tensorflow as tf
+
+        found = [device.name for device in tf.config.list_logical_devices(kind)]
+    if wanted is not None and wanted > len(found):
+        raise ValueError(f"devices {wanted} asked for, but this runtime has {len(found)} {kind} device(s): "
+                         f"{', '.join(found)}")
+    chosen = found[:wanted] if wanted else found
+    return chosen if len(chosen) > 1 else None
+
+
+def device_count_of(strategy) -> int:
+    """Devices a strategy (TensorFlow) or distribution (JAX) trains on; 1 for None."""
+    if strategy is None:
+        return 1
+    if is_jax():
+        return int(strategy.device_mesh.devices.size)
+    return int(strategy.num_replicas_in_sync)
+
+
+def distribution_for(setting):
+    """The strategy (TensorFlow) or distribution (JAX) a run trains under, or None for one device."""
+    devices = training_devices(setting)
+    return data_parallel(devices) if devices else None

@@ -48,6 +48,21 @@ class EpochTimer(keras.callbacks.Callback):
             logs["seconds"] = time.perf_counter() - self.start
 
 
+class BatchOrderCallback(keras.callbacks.Callback):
+    """Tells the input's batch order (`data.batches.BatchOrder`) where training starts: epoch 0
+    of a new stage, epoch k of one resumed from its backup (known only once `fit` restored it,
+    when the first epoch begins). From there the order continues by itself."""
+
+    def __init__(self, order, steps_per_epoch: int):
+        super().__init__()
+        self.order, self.steps_per_epoch, self.started = order, steps_per_epoch, False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not self.started:
+            self.order.start(epoch, self.steps_per_epoch)
+            self.started = True
+
+
 class SampleGrid(keras.callbacks.Callback):
     """Saves a grid of images from fixed inputs every N epochs and after the last epoch
     (fixed noise / a fixed validation batch, as in the tf/docs tutorials)."""

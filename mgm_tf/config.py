@@ -12,7 +12,8 @@ from pathlib import Path
 from mgm_tf.io import write_json
 
 SMOKE_BANNER = "SMOKE TEST: tiny epochs and sizes — these outputs check that the code runs; they are not results."
-RUNTIME_FACTS = ("stages", "policy", "package_version", "backend")  # may differ on resume; handled by Run.open / run_pipeline
+# may differ on resume; handled by Run.open / run_pipeline (a stage resumed on other devices continues its state)
+RUNTIME_FACTS = ("stages", "policy", "package_version", "backend", "devices")
 CONTINUABLE = ("dcgan.epochs", "cgan.epochs", "srgan.epochs")  # a larger value continues training
 STAGES = ("judge", "dcgan", "cgan", "synthesize", "filter", "srgan", "export", "report")
 
@@ -30,6 +31,7 @@ class GANConfig:
     diff_augment: str = "auto"    # DiffAugment for D: "on", "off", "auto" = on below 1,000 training images
     augment_policy: str = "translation,cutout"  # its transforms; the DiffAugment paper adds "colour" (see augment.py)
     mode_seeking: float = 0.0     # weight of the mode-seeking term (MSGAN) in G's loss; 0 = the paper's loss
+    update_order: str = "simultaneous"  # G and D from one forward pass | "alternating": D, then G through the new D
     steps_per_epoch: int | None = None  # None: an epoch is one pass over the data (paper); N: N steps (tiny sets)
     sample_every: int = 50        # epochs between fixed-noise sample grids
     kid_every: int = 100          # epochs between KID checks on a fixed sample (0: off)
@@ -114,6 +116,7 @@ class RunConfig:
     precision: str = "auto"       # auto | float32 | mixed_float16 | mixed_bfloat16
     jit_compile: bool | str = "auto"   # "auto": XLA off on CPUs (measured slower), Keras decides on accelerators
     steps_per_execution: int | str = "auto"  # "auto": 1 on CPUs, up to 32 steps per call on accelerators
+    devices: str = "1"            # data-parallel training: "1", N, or "all" local accelerators (`backend.training_devices`)
     stages: list = dataclasses.field(default_factory=lambda: list(STAGES))
     smoke: bool = False
     tensorboard: bool = True
@@ -222,7 +225,7 @@ def preset(dataset: str, smoke_test: bool = False) -> RunConfig:
 
 def override(config: RunConfig, epochs: int | None = None, sr_epochs: int | None = None,
              batch_size: int | None = None, num_images: int | None = None, precision: str | None = None,
-             vgg_weights: str | None = None, stages=None) -> RunConfig:
+             vgg_weights: str | None = None, stages=None, devices: str | int | None = None) -> RunConfig:
     """The options people change (CLI flags, notebook form fields); None or 0 keeps the preset.
     num_images is the exported count per class: the filter keeps keep_fraction of the
     candidates, so that many / keep_fraction candidates are synthesised."""
@@ -240,4 +243,6 @@ def override(config: RunConfig, epochs: int | None = None, sr_epochs: int | None
         config.srgan.vgg_weights = None if vgg_weights == "none" else vgg_weights
     if stages:
         config.stages = list(stages)
+    if devices:
+        config.devices = str(devices)
     return config

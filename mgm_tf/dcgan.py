@@ -12,8 +12,8 @@ from keras import layers, ops
 
 from mgm_tf.callbacks import kid_callbacks
 from mgm_tf.data.batches import gan_input
-from mgm_tf.gan import (LEAK, GANTrainer, SpectralConv2D, SpectralDense, class_cycle, discriminator_loss, fixed_noise,
-                        generator_batch_norm, grey_channels, label_input, label_plane, noise_for, progress, unpack)
+from mgm_tf.blocks import SpectralConv2D, SpectralDense, generator_batch_norm, grey_channels, label_input, label_plane
+from mgm_tf.gan import LEAK, GANTrainer, class_cycle, discriminator_loss, fixed_noise, noise_for, progress, unpack
 from mgm_tf.imaging import from_model_range
 from mgm_tf.run import compile_trainer, fit_stage, save_networks, strategy_scope, use_diff_augment
 
@@ -131,7 +131,8 @@ def dcgan_trainer(run, num_classes, diff_augment: bool, strategy=None) -> DCGANT
         trainer = DCGANTrainer(generator, discriminator, stage_config.latent_dim, run.config.seed,
                                diff_augment=diff_augment, mode_seeking=stage_config.mode_seeking,
                                augment_policy=stage_config.augment_policy,
-                               generator_average=stage_config.generator_average, r1=stage_config.r1)
+                               generator_average=stage_config.generator_average, r1=stage_config.r1,
+                               update_order=stage_config.update_order)
         compile_trainer(trainer, stage_config, run, compiles=not diff_augment)  # see device.resolve_jit
     return trainer
 

@@ -57,12 +57,16 @@ def gpu_compute_capability() -> tuple[int, int] | None:
 
 
 def select_policy(requested: str = "auto") -> str:
-    """'auto' → mixed_float16 on GPUs with tensor cores (compute capability ≥ 7.0),
-    mixed_bfloat16 on bf16-capable CPUs, else float32. Explicit names pass through."""
+    """'auto' → mixed_bfloat16 on TPUs (their matrix units compute in bfloat16), mixed_float16
+    on GPUs with tensor cores (compute capability ≥ 7.0), mixed_bfloat16 on bf16-capable CPUs,
+    else float32. Explicit names pass through. The accelerator decides before the host's CPU
+    flags: a TPU host's CPU may lack bf16."""
     if requested not in POLICIES:
         raise ValueError(f"precision {requested!r} unknown; choose one of {POLICIES}")
     if requested != "auto":
         return requested
+    if accelerator() == "TPU":
+        return "mixed_bfloat16"
     capability = gpu_compute_capability()
     if capability is not None:
         return "mixed_float16" if capability >= (7, 0) else "float32"

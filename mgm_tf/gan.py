@@ -1,6 +1,6 @@
 """What the three GAN stages share: losses (paper eqs. 1–2), the mode-seeking term, the base
-trainer (two optimizers, loss scaling, trackers, the seed generator), network
-building blocks and per-image seeds. Each stage's own networks, `train_step` and stage
+trainer (two optimizers, loss scaling, trackers, the seed generator) and per-image seeds
+(network building blocks: `blocks`). Each stage's own networks, `train_step` and stage
 function live in its module (`dcgan`, `refinement`, `srgan`).
 
 Every trainer is a `keras.Model` overriding `train_step` (the keras-io GAN idiom). A stage's
@@ -21,16 +21,13 @@ import hashlib
 
 import keras
 import numpy as np
-from keras import layers, ops
+from keras import ops
 
 from mgm_tf import backend
 from mgm_tf.augment import DEFAULT_AUGMENT_POLICY, diff_augment_together, parse_policy
 from mgm_tf.imaging import to_model_range
 
 LEAK = 0.2
-# Generator BatchNorm momentum 0.9 (PyTorch's 0.1): moving statistics follow a fast-changing
-# generator; with Keras' 0.99 the inference-mode samples of a short run came out flat grey.
-GENERATOR_BN_MOMENTUM = 0.9
 
 
 # --- losses -------------------------------------------------------------------------------
@@ -110,18 +107,46 @@ def unpack(data):
     return images, labels
 
 
+UPDATE_ORDERS = ("simultaneous", "alternating")
+
+
 class OptimizerPair:
     """What Keras' JAX trainer carries as "the optimizer" between steps (its state holds
-    `model.optimizer.variables`): the variables of both of a GAN's optimizers, D's then G's."""
+    `model.optimizer.variables`): the variables of both of a GAN's optimizers, D's then G's,
+    then the trainer's frozen variables (the SRGAN's VGG19). A network the trainer holds
+    outside Keras' tracking would otherwise be read by the jitted step as concrete arrays and
+    compiled into it as constants (80 MB of VGG19 per compilation); carried here, they are
+    inputs of the step, returned unchanged, and never written to a backup."""
 
     built = True
 
-    def __init__(self, *optimizers):
+    def __init__(self, *optimizers, frozen=()):
         self.optimizers = optimizers
+        self.frozen = list(frozen)
 
     @property
     def variables(self) -> list:
-        return [variable for optimizer in self.optimizers for variable in optimizer.variables]
+        return [variable for optimizer in self.optimizers for variable in optimizer.variables] + self.frozen
+
+
+class ReplicaSeedGenerator(keras.random.SeedGenerator):
+    """A SeedGenerator whose draws differ per data-parallel replica. Keras keeps a seed
+    generator's state as a variable with aggregation "none", so under tf.distribute every
+    replica's copy advances in lockstep and every replica would draw the same noise, DiffAugment
+    and degradation: N devices would train on N× fewer distinct draws. Each draw here adds the
+    replica's id (`backend.replica_id`, 0 on one device and on JAX, where one step draws for the
+    global batch) to the first half of the seed, so replica r's stream is the run's stream for
+    seed + r·REPLICA_STRIDE; the state, and so a backup, stays the same on every replica."""
+
+    REPLICA_STRIDE = 1_000_003
+
+    def next(self, ordered=True):
+        value = super().next(ordered)
+        replica = backend.replica_id()
+        if replica is None:
+            return value
+        offset = ops.convert_to_tensor([1, 0], dtype=value.dtype) * ops.cast(replica * self.REPLICA_STRIDE, value.dtype)
+        return value + offset
 
 
 class GANTrainer(keras.Model):
@@ -135,8 +160,11 @@ class GANTrainer(keras.Model):
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int = 100, seed: int = 0,
                  diff_augment: bool = False, mode_seeking: float = 0.0, augment_policy: str = DEFAULT_AUGMENT_POLICY,
-                 generator_average: float = 0.0, **kwargs):
+                 generator_average: float = 0.0, update_order: str = "simultaneous", **kwargs):
         super().__init__(**kwargs)
+        if update_order not in UPDATE_ORDERS:
+            raise ValueError(f"update_order must be one of {UPDATE_ORDERS}, got {update_order!r}")
+        self.update_order = update_order
         if not 0.0 <= generator_average < 1.0:
             raise ValueError(f"generator_average (the EMA decay of G's weights) must be in [0, 1), got {generator_average}")
         self.diff_augment = diff_augment
@@ -145,7 +173,7 @@ class GANTrainer(keras.Model):
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = latent_dim
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = ReplicaSeedGenerator(seed)
         # The RNG state is saved with the weights, so a resumed run draws the same noise.
         self._track_variable(self.seed_generator.state)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.tracked}
@@ -181,7 +209,7 @@ class GANTrainer(keras.Model):
         self.d_optimizer.build(self.discriminator_variables())
         self.g_optimizer.build(self.generator_variables())
         if backend.is_jax():
-            self.optimizer = OptimizerPair(self.d_optimizer, self.g_optimizer)
+            self.optimizer = OptimizerPair(self.d_optimizer, self.g_optimizer, frozen=self.frozen_variables())
 
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)
@@ -195,6 +223,10 @@ class GANTrainer(keras.Model):
 
     def discriminator_variables(self) -> list:
         return self.discriminator.trainable_variables
+
+    def frozen_variables(self) -> list:
+        """Variables of networks the trainer uses but neither trains nor saves (none here)."""
+        return []
 
     def noise(self, batch_size):
         return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
@@ -226,17 +258,27 @@ class GANTrainer(keras.Model):
 
     def tensorflow_train_step(self, data):
         """Two tapes over one forward pass; each network's gradients of its scaled loss, applied
-        by its optimizer (which unscales them)."""
+        by its optimizer (which unscales them). Alternating: D's update from one forward pass,
+        then G's from a second one through the updated D, with fresh noise."""
         import tensorflow as tf
 
-        with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
-            losses = self.compute_losses(data)
-            d_scaled = self.scaled(self.d_optimizer, losses["d_loss"])
-            g_scaled = self.scaled(self.g_optimizer, losses["g_loss"])
-        for optimizer, tape, loss, variables in (
-                (self.d_optimizer, discriminator_tape, d_scaled, self.discriminator_variables()),
-                (self.g_optimizer, generator_tape, g_scaled, self.generator_variables())):
-            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        updates = ((self.d_optimizer, "d_loss", self.discriminator_variables()),
+                   (self.g_optimizer, "g_loss", self.generator_variables()))
+        if self.update_order == "alternating":
+            passes = []
+            for optimizer, key, variables in updates:
+                with tf.GradientTape() as tape:
+                    passes.append(self.compute_losses(data))
+                    scaled = self.scaled(optimizer, passes[-1][key])
+                optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+            losses = {**passes[1], "d_loss": passes[0]["d_loss"]}
+        else:
+            with tf.GradientTape(persistent=True) as tape:
+                losses = self.compute_losses(data)
+                scaled = [self.scaled(optimizer, losses[key]) for optimizer, key, _ in updates]
+            for (optimizer, _, variables), loss in zip(updates, scaled):
+                optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            del tape
         if self.average_generator is not None:
             self.update_average()
         return self.report(**losses)
@@ -246,7 +288,8 @@ class GANTrainer(keras.Model):
         StatelessScope (BatchNorm statistics and the seed state it advances are read back from
         the scope), `jax.vjp` pulls the scaled losses back once per network, and each
         optimizer's `stateless_apply` updates its network (unscaling, and under loss scaling
-        skipping a non-finite step, as `apply_gradients` does)."""
+        skipping a non-finite step, as `apply_gradients` does). Alternating: a second forward
+        pass, from the state the first left, through D's updated values, for G's gradients."""
         import jax
 
         trainable, non_trainable, optimizer_values, metric_values = state
@@ -254,24 +297,33 @@ class GANTrainer(keras.Model):
         position = {id(variable): index for index, variable in enumerate(self.trainable_variables)}
         d_values = [trainable[position[id(variable)]] for variable in d_variables]
         g_values = [trainable[position[id(variable)]] for variable in g_variables]
-        given = (list(zip(self.trainable_variables, trainable)) + list(zip(self.non_trainable_variables, non_trainable))
-                 + list(zip(self.optimizer.variables, optimizer_values)))
+        fixed = list(zip(self.trainable_variables, trainable)) + list(zip(self.optimizer.variables, optimizer_values))
 
-        def scaled_losses(d_values, g_values):
-            mapping = given + list(zip(d_variables, d_values)) + list(zip(g_variables, g_values))
-            with keras.StatelessScope(state_mapping=mapping) as scope:
-                losses = self.compute_losses(data)
-                scaled = (self.scaled(self.d_optimizer, losses["d_loss"]), self.scaled(self.g_optimizer, losses["g_loss"]))
-            updated = [scope.get_current_value(variable) for variable in self.non_trainable_variables]
-            return scaled, (losses, updated)
+        def forward(non_trainable):
+            def scaled_losses(d_values, g_values):
+                mapping = (fixed + list(zip(self.non_trainable_variables, non_trainable))
+                           + list(zip(d_variables, d_values)) + list(zip(g_variables, g_values)))
+                with keras.StatelessScope(state_mapping=mapping) as scope:
+                    losses = self.compute_losses(data)
+                    scaled = (self.scaled(self.d_optimizer, losses["d_loss"]),
+                              self.scaled(self.g_optimizer, losses["g_loss"]))
+                updated = [scope.get_current_value(variable) for variable in self.non_trainable_variables]
+                return scaled, (losses, updated)
+            return scaled_losses
 
-        (d_scaled, g_scaled), pull_back, (losses, non_trainable) = jax.vjp(scaled_losses, d_values, g_values,
+        (d_scaled, g_scaled), pull_back, (losses, non_trainable) = jax.vjp(forward(non_trainable), d_values, g_values,
                                                                          has_aux=True)
         d_gradients = pull_back((ops.ones_like(d_scaled), ops.zeros_like(g_scaled)))[0]
+        d_count, g_count = len(self.d_optimizer.variables), len(self.g_optimizer.variables)
+        d_values, d_state = self.d_optimizer.stateless_apply(optimizer_values[:d_count], d_gradients, d_values)
+        if self.update_order == "alternating":
+            d_loss = losses["d_loss"]
+            (d_scaled, g_scaled), pull_back, (losses, non_trainable) = jax.vjp(
+                forward(non_trainable), d_values, g_values, has_aux=True)
+            losses = {**losses, "d_loss": d_loss}
         g_gradients = pull_back((ops.zeros_like(d_scaled), ops.ones_like(g_scaled)))[1]
-        split = len(self.d_optimizer.variables)
-        d_values, d_state = self.d_optimizer.stateless_apply(optimizer_values[:split], d_gradients, d_values)
-        g_values, g_state = self.g_optimizer.stateless_apply(optimizer_values[split:], g_gradients, g_values)
+        g_values, g_state = self.g_optimizer.stateless_apply(optimizer_values[d_count:d_count + g_count], g_gradients,
+                                                             g_values)
         trainable = list(trainable)
         for variables, values in ((d_variables, d_values), (g_variables, g_values)):
             for variable, value in zip(variables, values):
@@ -281,7 +333,8 @@ class GANTrainer(keras.Model):
         with keras.StatelessScope(state_mapping=list(zip(self.metrics_variables, metric_values))) as scope:
             logs = self.report(**losses)
         metric_values = [scope.get_current_value(variable) for variable in self.metrics_variables]
-        return logs, (trainable, non_trainable, list(d_state) + list(g_state), metric_values)
+        optimizer_values = list(d_state) + list(g_state) + list(optimizer_values[d_count + g_count:])
+        return logs, (trainable, non_trainable, optimizer_values, metric_values)
 
     def averaged_values(self, trainable: list, non_trainable: list, position: dict) -> list:
         """The JAX step's `update_average`: new values of the average generator's variables (and of
@@ -314,82 +367,12 @@ class GANTrainer(keras.Model):
 
 # --- network building blocks ------------------------------------------------------------------
 
-class SpectralNormalised:
-    """Spectral normalisation (Miyato et al. 2018) for a layer with a `kernel`: the kernel is
-    divided by its largest singular value, estimated by one power iteration per training call
-    from a persistent vector u (a non-trainable weight, carried like BatchNorm's statistics on
-    every backend). Unlike `keras.layers.SpectralNormalization`, which writes the normalised
-    kernel back into the trainable one, the division stays in the graph: gradients see σ(W)."""
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self.vector_u = self.add_weight(shape=(1, self.kernel.shape[-1]), name="vector_u", trainable=False,
-                                        initializer=keras.initializers.RandomNormal(stddev=1.0))
-
-    def call(self, inputs, training=False):
-        outputs = self.apply_kernel(inputs, self.normalised_kernel(training))
-        return self.activation(outputs + self.bias if self.use_bias else outputs)
-
-    def normalised_kernel(self, training):
-        matrix = ops.reshape(self.kernel, (-1, self.kernel.shape[-1]))
-        vector_v = _unit(ops.matmul(self.vector_u, ops.transpose(matrix)))
-        vector_u = ops.stop_gradient(_unit(ops.matmul(vector_v, matrix)))
-        sigma = ops.sum(ops.matmul(ops.stop_gradient(vector_v), matrix) * vector_u)
-        if training:
-            self.vector_u.assign(vector_u)
-        return self.kernel / sigma
-
-
-def _unit(vector):
-    return vector / (ops.sqrt(ops.sum(ops.square(vector))) + 1e-12)
-
-
-class SpectralConv2D(SpectralNormalised, layers.Conv2D):
-    """Conv2D with a spectrally normalised kernel (channels-last)."""
-
-    def apply_kernel(self, inputs, kernel):
-        return self.convolution_op(inputs, kernel)
-
-
-class SpectralDense(SpectralNormalised, layers.Dense):
-    """Dense with a spectrally normalised kernel."""
-
-    def apply_kernel(self, inputs, kernel):
-        return ops.matmul(inputs, kernel)
-
-
 def average_copy(generator: keras.Model) -> keras.Model:
     """A copy of G (same architecture, its current weights) that is not trained but averaged."""
     copy = keras.models.clone_model(generator)
     copy.set_weights(generator.get_weights())
     copy.trainable = False
     return copy
-
-
-def generator_batch_norm():
-    return layers.BatchNormalization(momentum=GENERATOR_BN_MOMENTUM)
-
-
-def grey_channels(image, channels: int, name: str = "image"):
-    """The generator's output layer "image": a one-channel grey image repeated to `channels`
-    (three equal channels for the paper's 64×64×3 networks), or the image as it is (channels 1).
-    Grey modalities draw grey: free colour channels gave X-ray candidates a mean channel spread of
-    27 grey levels that the filter and the judge scored and the export then discarded."""
-    if channels <= 1:
-        return layers.Identity(name=name, dtype="float32")(image)
-    return layers.Concatenate(name=name, dtype="float32")([image] * channels)
-
-
-def label_input():
-    return keras.Input(shape=(), dtype="int32", name="label")
-
-
-def label_plane(label, num_classes: int, size: int, name: str):
-    """Class label → one size×size feature plane (embedding → dense → reshape), as in §3.3's
-    "label information using embedding layers" and the common Keras cGAN recipe."""
-    embedded = layers.Embedding(num_classes, 50, name=f"{name}_embedding")(label)
-    plane = layers.Dense(size * size, name=f"{name}_dense")(embedded)
-    return layers.Reshape((size, size, 1), name=f"{name}_plane")(plane)
 
 
 def count_parameters(model: keras.Model) -> dict:

@@ -150,15 +150,17 @@ def _augmented_batches(images: np.ndarray, labels: np.ndarray, augment, batch_si
     (a pass's last batch may be smaller), on JAX full batches gathered from the arrays
     (`data.batches.IndexedBatches`), as many per epoch as cover a pass."""
     if backend.is_jax():
+        from mgm_tf.data import effective_batch_size
         from mgm_tf.data.batches import IndexedBatches
 
         rng = np.random.default_rng(seed)
 
         def make(items, _):
-            augmented = ops.convert_to_numpy(augment(items[0], training=True))
+            with backend.on_host():
+                augmented = ops.convert_to_numpy(augment(items[0], training=True))
             return mix_batch(augmented, items[1], num_classes, mixup, rng) if mixup > 0 else (augmented, items[1])
 
-        size = min(batch_size, len(labels))
+        size = effective_batch_size(len(labels), batch_size)
         return IndexedBatches([images, labels], size, seed, steps=-(-len(labels) // size), make=make)
     import tensorflow as tf
 

@@ -55,10 +55,11 @@ def warn_without_gpu() -> None:
 
 
 def open_run(name: str, dataset: str, data_dir: str = "", epochs: int = 0, num_images: int = 0,
-             precision: str = "auto", smoke: bool = False, handle: str = "", sr_epochs: int = 0):
+             precision: str = "auto", smoke: bool = False, handle: str = "", sr_epochs: int = 0, devices: str = "1"):
     """Open (or resume) the run `name` for `dataset`, with the notebook's form fields as
     overrides of the preset (0 or "" keeps it): `epochs` of the DCGAN and conditional GAN,
-    `sr_epochs` of the SRGAN, `handle` a Kaggle handle (owner/slug or owner/slug/versions/N).
+    `sr_epochs` of the SRGAN, `handle` a Kaggle handle (owner/slug or owner/slug/versions/N),
+    `devices` "1", N or "all" (data parallel over a runtime's GPUs or TPU cores).
     Smoke mode (the form, or MGM_SMOKE=1) uses the tiny preset; unticking the form switches it
     off again. Reopening with more epochs continues training. While its stages run, each new
     sample grid replaces the last in the cell's output, and with Drive connected the run is
@@ -71,7 +72,8 @@ def open_run(name: str, dataset: str, data_dir: str = "", epochs: int = 0, num_i
     dataset = "folder" if data_dir else dataset
     config = config_module.preset(dataset, smoke_test=smoke)
     config.data_dir, config.handle = data_dir or None, handle or None
-    config_module.override(config, epochs=epochs, sr_epochs=sr_epochs, num_images=num_images, precision=precision)
+    config_module.override(config, epochs=epochs, sr_epochs=sr_epochs, num_images=num_images, precision=precision,
+                           devices=devices)
     if not smoke and dataset != "demo" and not epochs:
         from mgm_tf.device import accelerator
 

@@ -134,8 +134,11 @@ def run_pipeline(run: Run, stages=None, strategy=None) -> dict:
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; stages are {list(STAGES)}")
     policy, kernels, keras_backend = apply_policy(run.config.precision), cpu_kernels(), backend.current()
+    if strategy is None:
+        strategy = backend.distribution_for(run.config.devices)
+    devices = backend.device_count_of(strategy)
     print(f"run {run.path} — dataset {run.config.dataset}, {backend.version_line()}, precision policy {policy}, "
-          f"CPU kernels {kernels}")
+          f"CPU kernels {kernels}, {devices} device(s)")
     check_policy(run, policy, stages)
     check_backend(run, keras_backend, stages)
     continue_training(run, stages)
@@ -152,7 +155,7 @@ def run_pipeline(run: Run, stages=None, strategy=None) -> dict:
             info = STAGES[stage].function(run, prepared, strategy)
         timings[stage] = time.perf_counter() - start
         run.mark_done(stage, {**info, "wall_seconds": timings[stage], "policy": policy, "cpu_kernels": kernels,
-                              "backend": keras_backend})
+                              "backend": keras_backend, "devices": devices})
         run.clear_backup(stage)
         print(f"[{stage}] done in {timings[stage]:.1f} s")
         run.hooks.after_stage(stage)

@@ -14,8 +14,9 @@ from keras import layers, ops
 from mgm_tf.callbacks import kid_callbacks
 from mgm_tf.data.batches import gan_input
 from mgm_tf.dcgan import load_dcgan_generator
-from mgm_tf.gan import (LEAK, GANTrainer, class_cycle, discriminator_loss, fixed_noise, generator_batch_norm,
-                        generator_loss, grey_channels, label_input, mean_absolute_error, label_plane, noise_for, progress, unpack)
+from mgm_tf.blocks import generator_batch_norm, grey_channels, label_input, label_plane
+from mgm_tf.gan import (LEAK, GANTrainer, class_cycle, discriminator_loss, fixed_noise, generator_loss, mean_absolute_error,
+                        noise_for, progress, unpack)
 from mgm_tf.imaging import from_model_range, to_model_range
 from mgm_tf.run import compile_trainer, fit_stage, save_networks, strategy_scope, use_diff_augment
 
@@ -42,7 +43,7 @@ def build_conditional_generator(latent_dim: int = 100, image_size: int = 64, cha
     (+448 BatchNorm statistics); the Dense layer alone has 1,654,784, more than the paper's
     0.67 M for the whole model. `width` multiplies every channel count (1.0: the paper's); the
     demo halves it (DESIGN.md "The demo on any CPU"). With grey, one grey channel is drawn and
-    repeated (`gan.grey_channels`).
+    repeated (`blocks.grey_channels`).
     """
     inputs, hidden = _refinement_body(latent_dim, image_size, channels, num_classes, width)
     hidden = layers.Conv2D(1 if grey else channels, 3, padding="same", name="output_conv")(hidden)
@@ -248,7 +249,8 @@ def conditional_trainer(run, num_classes: int, diff_augment: bool, strategy=None
     stage_config = run.config.cgan
     with strategy_scope(strategy):
         generator, discriminator = build_conditional(stage_config, num_classes, run.grey_output())
-        shared = dict(diff_augment=diff_augment, augment_policy=stage_config.augment_policy)
+        shared = dict(diff_augment=diff_augment, augment_policy=stage_config.augment_policy,
+                      update_order=stage_config.update_order)
         if stage_config.refiner == "residual":
             first = first_generator if first_generator is not None else load_dcgan_generator(run, num_classes)
             trainer = ResidualRefinementTrainer(generator, discriminator, first,

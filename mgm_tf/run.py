@@ -22,7 +22,7 @@ import keras
 from mgm_tf import __version__
 from mgm_tf import backend
 from mgm_tf import config as config_module
-from mgm_tf.callbacks import stage_callbacks
+from mgm_tf.callbacks import BatchOrderCallback, stage_callbacks
 from mgm_tf.device import resolve_jit, resolve_steps_per_execution, select_policy
 from mgm_tf.gan import count_parameters
 from mgm_tf.io import read_history, write_json
@@ -225,6 +225,8 @@ def fit_stage(trainer, dataset, stage_dir, epochs: int, preview_fn, sample_every
     callbacks += list(extra_callbacks)
     tensorflow_input = hasattr(dataset, "cardinality")  # tf.data; on JAX a PyDataset of `steps_per_epoch` batches
     batches = steps_per_epoch or (int(dataset.cardinality()) if tensorflow_input else len(dataset))
+    if getattr(dataset, "order", None) is not None:  # a resumed stage continues its batch order
+        callbacks.append(BatchOrderCallback(dataset.order, batches))
     trainer.steps_per_execution = resolve_steps_per_execution(steps_per_execution, batches if batches > 0 else None)
     if steps_per_epoch and tensorflow_input:
         dataset = dataset.repeat()

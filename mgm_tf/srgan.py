@@ -13,8 +13,8 @@ import numpy as np
 from keras import layers, ops
 
 from mgm_tf.data.batches import sr_full_pairs, sr_input
-from mgm_tf.gan import (GANTrainer, discriminator_loss, generator_batch_norm, generator_loss, mean_squared_error,
-                        progress)
+from mgm_tf.blocks import generator_batch_norm
+from mgm_tf.gan import GANTrainer, discriminator_loss, generator_loss, mean_squared_error, progress
 from mgm_tf.imaging import from_model_range, peak_signal_to_noise, resize_all, structural_similarity
 from mgm_tf.io import write_json
 from mgm_tf.run import compile_trainer, fit_stage, save_networks, strategy_scope
@@ -191,6 +191,10 @@ class SRGANTrainer(GANTrainer):
         self.perceptual_loss = PerceptualLoss(feature_extractor)
         self.content_weight = content_weight
         self.perceptual_weight = perceptual_weight
+
+    def frozen_variables(self) -> list:
+        """VGG19's weights: inputs of the jitted step on JAX, not constants compiled into it."""
+        return list(self.perceptual_loss.extractor.weights)
 
     def compute_losses(self, data) -> dict:
         low, high = data[0], data[1]

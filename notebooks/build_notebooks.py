@@ -118,8 +118,9 @@ def options_cell(run_name: str, dataset: str, choose_dataset: bool) -> str:
             'precision = "auto"  #@param ["auto", "float32", "mixed_float16", "mixed_bfloat16"]\n'
             'smoke_mode = False  #@param {type:"boolean"}\n'
             'data_dir = ""  #@param {type:"string"}\n'
+            'devices = "1"  #@param ["1", "all"] {allow-input: true}\n'
             "run = notebook.open_run(run_name, dataset, data_dir, epochs, num_images, precision, smoke_mode, handle,\n"
-            "                        sr_epochs)")
+            "                        sr_epochs, devices)")
 
 
 OPTIONS_TEXT = ("## Options\n`handle`: a Kaggle handle to use instead of the dataset card's, `owner/slug` (the latest "
@@ -129,8 +130,9 @@ OPTIONS_TEXT = ("## Options\n`handle`: a Kaggle handle to use instead of the dat
                 "`mixed_float16` on a T4 and is recorded with the run; a run is not resumed under another policy. "
                 "`smoke_mode`: a few steps at tiny sizes, to see every cell work (not results); untick it and run the "
                 "cell again to train for real. `data_dir`: a folder of your own images, one subfolder per class, "
-                "instead of the dataset. Re-running with the same `run_name` resumes the run; raising `epochs` or "
-                "`sr_epochs` continues training.")
+                "instead of the dataset. `devices`: `all` trains on every GPU of the runtime, or the 8 cores of a "
+                "TPU v5e-8 (data parallel; the batch rounded to a multiple of them), `1` on one. Re-running with the "
+                "same `run_name` resumes the run; raising `epochs` or `sr_epochs` continues training.")
 
 RESOURCES_TEXT = ("## This runtime, and how long the run will take on it\nThe GPU (name and memory), CPU and disk, "
                   "then a few train steps of every stage this configuration trains, the evaluation's baselines and "

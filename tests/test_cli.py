@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 
 def _run(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "mgm_tf", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
@@ -60,3 +62,14 @@ def test_train_stage_twice_with_one_seed_gives_identical_weights(tmp_path):
         weights.append(arrays)
     assert len(weights[0]) > 10 and len(weights[0]) == len(weights[1])
     assert all(np.array_equal(a, b) for a, b in zip(*weights))
+
+
+@pytest.mark.parametrize("devices, message", [("4", "devices 4 asked for, but this runtime has 1 CPU device(s)"),
+                                              ("many", "devices must be 'all' or a positive number, got 'many'")])
+def test_devices_the_runtime_lacks_are_refused_before_a_run_starts(tmp_path, capsys, devices, message):
+    """`--devices` names what it wanted and what exists, and no run directory is made."""
+    from mgm_tf.__main__ import main
+
+    out = tmp_path / "run"
+    assert main(["run", "--dataset", "demo", "--smoke", "--devices", devices, "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err and not out.exists()

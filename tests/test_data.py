@@ -191,6 +191,99 @@ def test_array_batches_shuffle_each_pass_balance_classes_and_continue_across_epo
     assert set(np.concatenate([balanced[index][0].ravel() for index in range(20)])) >= set(range(90, 100))
 
 
+def numbered_prepared(tmp_path, count: int = 24):
+    """A prepared set whose image i is filled with the value i: a batch says which rows it took."""
+    from mgm_tf.data.prepare import PreparedDataset
+
+    images = np.repeat(np.arange(count, dtype=np.uint8), 4).reshape(count, 2, 2, 1)
+    return PreparedDataset(tmp_path, "numbered", ["a", "b"], 1, images, images, np.arange(count) % 2,
+                           np.array(["train"] * count), [], [], {})
+
+
+def rows_of(batch) -> list:
+    images = batch[0] if isinstance(batch, tuple) else batch
+    return [int(value) for value in np.asarray(images)[:, 0, 0, 0]]
+
+
+@pytest.mark.parametrize("pipeline, balanced", [("tf.data", False), ("tf.data", True), ("arrays", False),
+                                                ("arrays", True), ("tf.data SR pairs", False), ("arrays SR pairs", False)])
+def test_a_resumed_input_continues_the_batch_order_where_it_stopped(tmp_path, pipeline, balanced):
+    """Both backends' GAN input, fed as `fit` feeds it (`BatchOrderCallback` told the first
+    epoch, a new iterator per epoch): epochs 2 and 3 of a pipeline built anew and started at epoch
+    2 take the rows epochs 2 and 3 of an uninterrupted one took, which differ from epochs 0 and 1.
+    Before, a resumed stage's input began again at epoch 0's batches."""
+    from mgm_tf.callbacks import BatchOrderCallback
+    from mgm_tf.data import batches, tfdata
+
+    prepared = numbered_prepared(tmp_path)
+
+    def make():
+        if pipeline == "tf.data":
+            return tfdata.gan_dataset(prepared, "train", 4, seed=9, balanced=balanced)
+        if pipeline == "arrays":
+            return batches.IndexedBatches([prepared.images_gan, prepared.labels], 4, seed=9,
+                                          classes=prepared.labels if balanced else None)
+        if pipeline == "tf.data SR pairs":
+            return tfdata.sr_dataset(prepared, "train", 4, crop=2, scale=2, seed=9)
+        return batches.sr_batches(prepared.images_hr, 4, crop=2, scale=2, seed=9)
+
+    def rows(batch) -> list:
+        if "SR" not in pipeline:
+            return rows_of(batch)
+        return [int(round(value)) for value in (np.asarray(batch[1])[:, 0, 0, 0] + 1.0) * 127.5]
+
+    def epochs(first: int, last: int) -> list:
+        dataset = make()
+        callback = BatchOrderCallback(dataset.order, 6)
+        seen = []
+        for epoch in range(first, last):
+            callback.on_epoch_begin(epoch)
+            items = dataset if pipeline.startswith("tf.data") else [dataset[index] for index in range(len(dataset))]
+            seen.append([rows(batch) for batch in items])
+            if pipeline.startswith("arrays"):
+                dataset.on_epoch_end()
+        return seen
+
+    straight, resumed = epochs(0, 4), epochs(2, 4)
+    assert len(straight[0]) == 6 and all(len(rows) == 4 for rows in straight[0])
+    assert resumed == straight[2:]
+    assert straight[2] != straight[0] and straight[3] != straight[1]
+
+
+def test_a_repeated_tf_input_continues_its_stream_across_epochs(tmp_path):
+    """With steps_per_epoch (a tiny set, `fit_stage` repeats the dataset and keeps one iterator),
+    the stream runs on across passes; started at epoch 1 of 3-step epochs, it begins at step 3."""
+    from mgm_tf.callbacks import BatchOrderCallback
+    from mgm_tf.data import tfdata
+
+    prepared = numbered_prepared(tmp_path, 8)
+
+    def first_batches(start_epoch: int, count: int) -> list:
+        dataset = tfdata.gan_dataset(prepared, "train", 4, seed=2)
+        BatchOrderCallback(dataset.order, 3).on_epoch_begin(start_epoch)
+        return [rows_of(batch) for batch in dataset.repeat().take(count)]
+
+    straight = first_batches(0, 6)
+    assert first_batches(1, 3) == straight[3:]
+    assert sorted(sum(straight[:2], [])) == list(range(8))  # each pass every image once
+
+
+def test_each_process_of_a_multi_host_run_feeds_its_own_rows():
+    """On multi-host JAX, Keras' DataParallel takes what each process yields as its part of the
+    global batch: two processes yield the two halves of the one-process batch, never the whole."""
+    from mgm_tf.data.batches import IndexedBatches
+
+    images = np.arange(40, dtype=np.uint8).reshape(40, 1, 1, 1)
+    whole = IndexedBatches([images], 8, seed=4, process=(0, 1))
+    halves = [IndexedBatches([images], 8, seed=4, process=(index, 2)) for index in range(2)]
+    for step in range(len(whole)):
+        parts = [half[step].ravel() for half in halves]
+        assert [len(part) for part in parts] == [4, 4]
+        assert np.array_equal(np.concatenate(parts), whole[step].ravel())
+    with pytest.raises(ValueError, match="cannot be shared by 3 processes"):
+        IndexedBatches([images], 8, process=(0, 3))
+
+
 @pytest.mark.parametrize("path", ["tf.data", "arrays"])
 def test_sr_pairs_are_bicubic_downsamples(demo_prepared, path):
     from mgm_tf.data import batches, tfdata

@@ -12,9 +12,11 @@ from mgm_tf.run import Run
 @pytest.mark.parametrize("gpu, bf16, expected", [((7, 5), False, "mixed_float16"),   # T4
                                                  ((6, 0), False, "float32"),         # P100: no tensor cores
                                                  (None, True, "mixed_bfloat16"),     # AVX512-BF16 / AMX CPU
-                                                 (None, False, "float32")])          # plain CPU runtime
+                                                 (None, False, "float32"),           # plain CPU runtime
+                                                 ("TPU", False, "mixed_bfloat16")])  # a TPU host without CPU bf16
 def test_auto_precision_follows_the_hardware(monkeypatch, gpu, bf16, expected):
-    monkeypatch.setattr(device, "gpu_compute_capability", lambda: gpu)
+    monkeypatch.setattr(device, "accelerator", lambda: "TPU" if gpu == "TPU" else None if gpu is None else "GPU")
+    monkeypatch.setattr(device, "gpu_compute_capability", lambda: None if gpu == "TPU" else gpu)
     monkeypatch.setattr(device, "cpu_has_bf16", lambda: bf16)
     assert device.select_policy("auto") == expected
     assert device.select_policy("float32") == "float32"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mgm_tf import config as config_module
-from mgm_tf import dcgan, gan, refinement
+from mgm_tf import blocks, dcgan, gan, refinement
 from mgm_tf.data import fixtures
 from mgm_tf.evaluation import stage_value
 
@@ -259,7 +259,7 @@ def test_a_spectrally_normalised_discriminator_trains_with_unit_spectral_norms()
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in discriminator.layers)
     trainer = dcgan.DCGANTrainer(dcgan.build_dcgan_generator(base_filters=32), discriminator, seed=1)
     trainer.compile(learning_rate=1e-3)
-    spectral = [layer for layer in discriminator.layers if isinstance(layer, gan.SpectralNormalised)]
+    spectral = [layer for layer in discriminator.layers if isinstance(layer, blocks.SpectralNormalised)]
     assert len(spectral) == 4  # three convs and the logit
     start = [np.array(layer.vector_u) for layer in spectral]
     images = np.random.default_rng(0).integers(0, 256, (16, 64, 64, 1), dtype=np.uint8)

@@ -14,6 +14,7 @@ import functools
 import keras
 import numpy as np
 
+from mgm_tf import backend
 from mgm_tf.backend import is_jax
 from mgm_tf.data import effective_batch_size
 from mgm_tf.imaging import to_model_range
@@ -47,28 +48,28 @@ def stream_indices(count: int, seed: int, start: int, length: int) -> np.ndarray
     return np.array([_plain_order(count, seed, int(p // count))[p % count] for p in positions], np.int64)
 
 
-class IndexedBatches(keras.utils.PyDataset):
-    """Batches gathered from in-memory arrays by shuffled index: `steps` batches per epoch (a
-    full pass without it), later epochs continuing the stream of passes as `repeat()` would.
-    `make(arrays, order_slice)` turns the gathered arrays into the batch the trainer takes."""
+class BatchOrder:
+    """Which rows each training step takes: step t takes items t·B … t·B + B − 1 of the endless
+    stream of shuffled passes (balanced by class when `classes` is given). The order is a
+    function of (seed, step) alone, so a stage resumed at epoch k continues at its first step
+    instead of taking epoch 0's batches again: `callbacks.BatchOrderCallback` calls `start` as
+    the first epoch of a `fit` begins. Both backends' pipelines draw from it: `IndexedBatches`
+    (epoch · steps + index) and `tfdata.gan_dataset` (a counter, `next_step`)."""
 
-    def __init__(self, arrays: list[np.ndarray], batch_size: int, seed: int = 0, steps: int | None = None,
-                 classes: np.ndarray | None = None, make=None):
-        super().__init__()
-        self.arrays = arrays
-        self.count = len(arrays[0])
-        self.batch_size = batch_size
-        self.seed = seed
-        self.classes = classes
-        self.steps = steps or max(1, self.count // batch_size)
-        self.make = make or (lambda items, _: tuple(items) if len(items) > 1 else items[0])
+    def __init__(self, count: int, batch_size: int, seed: int = 0, steps: int | None = None,
+                 classes: np.ndarray | None = None):
+        self.count, self.batch_size, self.seed, self.classes = count, batch_size, seed, classes
+        self.steps = steps or max(1, count // batch_size)
         self.epoch = 0
+        self.next_step = 0
         self.balanced_passes: dict[int, np.ndarray] = {}
 
-    def __len__(self) -> int:
-        return self.steps
+    def start(self, epoch: int, steps_per_epoch: int) -> None:
+        """Training (re)starts at `epoch` of `steps_per_epoch` steps."""
+        self.epoch, self.next_step = epoch, epoch * steps_per_epoch
 
-    def _indices(self, start: int) -> np.ndarray:
+    def rows(self, step: int) -> np.ndarray:
+        start = step * self.batch_size
         if self.classes is None:
             return stream_indices(self.count, self.seed, start, self.batch_size)
         chosen = []
@@ -77,15 +78,43 @@ class IndexedBatches(keras.utils.PyDataset):
             if pass_index not in self.balanced_passes:
                 self.balanced_passes = {pass_index: _pass_order(self.count, self.seed, pass_index, self.classes)}
             chosen.append(self.balanced_passes[pass_index][offset])
-        return np.asarray(chosen)
+        return np.asarray(chosen, np.int64)
+
+
+class IndexedBatches(keras.utils.PyDataset):
+    """Batches gathered from in-memory arrays by shuffled index (`BatchOrder`): `steps` batches
+    per epoch (a full pass without it). `make(arrays, position)` turns the gathered arrays into
+    the batch the trainer takes. On multi-host JAX each process yields its own share of the
+    global batch (rows p·B/P … (p+1)·B/P), which Keras' DataParallel reads as that process's
+    part; on one host the whole batch."""
+
+    def __init__(self, arrays: list[np.ndarray], batch_size: int, seed: int = 0, steps: int | None = None,
+                 classes: np.ndarray | None = None, make=None, process: tuple[int, int] | None = None):
+        super().__init__()
+        self.arrays = arrays
+        self.order = BatchOrder(len(arrays[0]), batch_size, seed, steps, classes)
+        self.batch_size = batch_size
+        self.make = make or (lambda items, _: tuple(items) if len(items) > 1 else items[0])
+        self.process_index, self.process_count = process or backend.process_share()
+        if batch_size % self.process_count:
+            raise ValueError(f"batch size {batch_size} cannot be shared by {self.process_count} processes")
+
+    @property
+    def epoch(self) -> int:
+        return self.order.epoch
+
+    def __len__(self) -> int:
+        return self.order.steps
 
     def __getitem__(self, index: int):
-        position = (self.epoch * self.steps + index) * self.batch_size
-        chosen = self._indices(position)
+        chosen = self.order.rows(self.order.epoch * self.order.steps + index)
+        share = self.batch_size // self.process_count
+        chosen = chosen[self.process_index * share:(self.process_index + 1) * share]
+        position = (self.order.epoch * self.order.steps + index) * self.batch_size + self.process_index * share
         return self.make([array[chosen] for array in self.arrays], position)
 
     def on_epoch_end(self) -> None:
-        self.epoch += 1
+        self.order.epoch += 1
 
 
 def gan_input(prepared, split: str | None = "train", batch_size: int = 16, seed: int = 0, balanced: bool = False,
@@ -107,10 +136,11 @@ def _lr_hr(high: np.ndarray, scale: int):
     same resampling kernel on every backend)."""
     from keras import ops
 
-    high = to_model_range(high)
-    size = high.shape[1] // scale
-    low = ops.clip(ops.image.resize(high, (size, size), interpolation="bicubic", antialias=True), -1.0, 1.0)
-    return ops.convert_to_numpy(low), ops.convert_to_numpy(high)
+    with backend.on_host():
+        high = to_model_range(high)
+        size = high.shape[1] // scale
+        low = ops.clip(ops.image.resize(high, (size, size), interpolation="bicubic", antialias=True), -1.0, 1.0)
+        return ops.convert_to_numpy(low), ops.convert_to_numpy(high)
 
 
 def random_crops(images: np.ndarray, crop: int, rng: np.random.Generator) -> np.ndarray:
@@ -132,8 +162,11 @@ def sr_input(prepared, split: str | None = "train", batch_size: int = 16, crop: 
         from mgm_tf.data.tfdata import sr_dataset
 
         return sr_dataset(prepared, split, batch_size, crop, scale, seed)
-    high = prepared.images_hr[prepared.indices(split)]
+    return sr_batches(prepared.images_hr[prepared.indices(split)], batch_size, crop, scale, seed)
 
+
+def sr_batches(high: np.ndarray, batch_size: int, crop: int, scale: int, seed: int) -> IndexedBatches:
+    """JAX's (LR, HR) input: each batch's crops drawn from (seed, its place in the stream)."""
     def make(items, position):
         return _lr_hr(random_crops(items[0], crop, np.random.default_rng([seed, position])), scale)
 

@@ -26,12 +26,9 @@ def finished(dataset: tf.data.Dataset, prefetch: int = 2) -> tf.data.Dataset:
     epoch's training; measured in benchmarks/README.md."""
     options = tf.data.Options()
     options.autotune.enabled = False
+    # one host: MirroredStrategy splits each batch over its replicas; there are no workers to shard files over
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return dataset.prefetch(prefetch).with_options(options)
-
-
-def _batched(dataset: tf.data.Dataset, num_images: int, batch_size: int) -> tf.data.Dataset:
-    batch_size = effective_batch_size(num_images, batch_size)
-    return dataset.batch(batch_size, drop_remainder=True)
 
 
 def gan_dataset(prepared: PreparedDataset, split: str | None = "train", batch_size: int = 16, seed: int = 0,
@@ -40,34 +37,37 @@ def gan_dataset(prepared: PreparedDataset, split: str | None = "train", batch_si
 
     Images stay uint8 here: the trainer maps them to [-1, 1] × 3 channels on the device
     (`to_model_range`), which moves 4 KB per grey image to a GPU instead of 48 KB of float32 and
-    took cached epochs from 23,000-29,000 to 52,000-58,000 images/s on a 2-core CPU. The pipeline
-    shuffles and batches indices, then gathers whole batches from in-memory tensors.
+    took cached epochs from 23,000-29,000 to 52,000-58,000 images/s on a 2-core CPU. Each batch's
+    indices come from `batches.BatchOrder` (the order JAX's input takes too, a function of the
+    seed and the epoch, so a resumed stage continues it; the dataset's `order` attribute), then
+    whole batches are gathered from in-memory tensors.
 
     balanced=True draws classes with equal probability ("class balancing techniques", §3.1): an
     epoch has the same number of images, but minority classes are oversampled.
     """
+    from mgm_tf.data.batches import BatchOrder
+
     chosen = prepared.indices(split)
     images = tf.constant(prepared.images_gan[chosen])
     classes = tf.constant(prepared.labels[chosen].astype(np.int32))
-    if balanced:
-        order = _balanced_order(prepared.labels[chosen], seed)
-    else:
-        order = tf.data.Dataset.range(len(chosen)).shuffle(len(chosen), seed=seed, reshuffle_each_iteration=True)
-    order = _batched(order, len(chosen), batch_size)
+    batch_size = effective_batch_size(len(chosen), batch_size)
+    order = BatchOrder(len(chosen), batch_size, seed, classes=prepared.labels[chosen] if balanced else None)
+
+    def one_epoch():
+        first = order.next_step
+        for step in range(first, first + order.steps):
+            yield order.rows(step)
+        order.next_step = first + order.steps  # where the next pass of a repeated dataset continues
+
+    rows = tf.data.Dataset.from_generator(one_epoch, output_signature=tf.TensorSpec((batch_size,), tf.int64))
+    rows = rows.apply(tf.data.experimental.assert_cardinality(order.steps))
     if labels:
-        dataset = order.map(lambda index: (tf.gather(images, index), tf.gather(classes, index)))
+        dataset = rows.map(lambda index: (tf.gather(images, index), tf.gather(classes, index)))
     else:
-        dataset = order.map(lambda index: tf.gather(images, index))
-    return finished(dataset)
-
-
-def _balanced_order(classes: np.ndarray, seed: int) -> tf.data.Dataset:
-    """Indices drawn class by class with equal weights; each class reshuffled as it repeats."""
-    present = sorted({int(c) for c in classes})
-    per_class = [tf.data.Dataset.from_tensor_slices(np.flatnonzero(classes == c).astype(np.int64))
-                 .shuffle(int((classes == c).sum()), seed=seed + c).repeat() for c in present]
-    mixed = tf.data.Dataset.sample_from_datasets(per_class, weights=[1.0 / len(present)] * len(present), seed=seed)
-    return mixed.take(len(classes))
+        dataset = rows.map(lambda index: tf.gather(images, index))
+    dataset = finished(dataset)
+    dataset.order = order
+    return dataset
 
 
 def random_crop_pair(high: tf.Tensor, seed: tf.Tensor, crop: int, scale: int):
@@ -86,17 +86,35 @@ def bicubic_pair(high: tf.Tensor, scale: int):
 
 def sr_dataset(prepared: PreparedDataset, split: str | None = "train", batch_size: int = 16, crop: int = 96,
                scale: int = 4, seed: int = 0) -> tf.data.Dataset:
-    """Batches of (LR, HR): random crops (crop×crop HR, crop/scale LR) as in the SRGAN paper."""
+    """Batches of (LR, HR): random crops (crop×crop HR, crop/scale LR) as in the SRGAN paper. The
+    images of each step come from `batches.BatchOrder` (the dataset's `order`) and each crop's
+    window from (seed, its place in the stream), so a resumed stage continues both."""
+    from mgm_tf.data.batches import BatchOrder
+
     chosen = prepared.indices(split)
     high = prepared.images_hr[chosen]
     if crop > high.shape[1]:
         raise ValueError(f"crop {crop} is larger than the prepared HR images ({high.shape[1]})")
-    dataset = tf.data.Dataset.from_tensor_slices(high).cache()
-    dataset = dataset.shuffle(len(chosen), seed=seed, reshuffle_each_iteration=True)
-    seeds = tf.data.Dataset.random(seed=seed).batch(2)
-    dataset = tf.data.Dataset.zip((dataset, seeds))
-    dataset = dataset.map(lambda x, s: random_crop_pair(x, s, crop, scale), num_parallel_calls=MAP_THREADS)
-    return finished(_batched(dataset, len(chosen), batch_size))
+    batch_size = effective_batch_size(len(chosen), batch_size)
+    order = BatchOrder(len(chosen), batch_size, seed)
+    images = tf.constant(high)
+
+    def one_epoch():
+        first = order.next_step
+        for step in range(first, first + order.steps):
+            for offset, index in enumerate(order.rows(step)):
+                yield index, step * batch_size + offset
+        order.next_step = first + order.steps
+
+    items = tf.data.Dataset.from_generator(one_epoch, output_signature=(tf.TensorSpec((), tf.int64),
+                                                                        tf.TensorSpec((), tf.int64)))
+    pairs = items.map(lambda index, position: random_crop_pair(tf.gather(images, index),
+                                                               tf.stack([tf.constant(seed, tf.int64), position]),
+                                                               crop, scale), num_parallel_calls=MAP_THREADS)
+    dataset = pairs.batch(batch_size, drop_remainder=True).apply(tf.data.experimental.assert_cardinality(order.steps))
+    dataset = finished(dataset)
+    dataset.order = order
+    return dataset
 
 
 def unpaired_dataset(first: np.ndarray, second: np.ndarray, count: int, batch_size: int) -> tf.data.Dataset:
