@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from mgm_tf.data import effective_batch_size
+from mgm_tf.data.order import BatchOrder
 from mgm_tf.data.prepare import PreparedDataset
 from mgm_tf.imaging import to_model_range
 
@@ -38,15 +39,13 @@ def gan_dataset(prepared: PreparedDataset, split: str | None = "train", batch_si
     Images stay uint8 here: the trainer maps them to [-1, 1] × 3 channels on the device
     (`to_model_range`), which moves 4 KB per grey image to a GPU instead of 48 KB of float32 and
     took cached epochs from 23,000-29,000 to 52,000-58,000 images/s on a 2-core CPU. Each batch's
-    indices come from `batches.BatchOrder` (the order JAX's input takes too, a function of the
+    indices come from `order.BatchOrder` (the order JAX's input takes too, a function of the
     seed and the epoch, so a resumed stage continues it; the dataset's `order` attribute), then
     whole batches are gathered from in-memory tensors.
 
     balanced=True draws classes with equal probability ("class balancing techniques", §3.1): an
     epoch has the same number of images, but minority classes are oversampled.
     """
-    from mgm_tf.data.batches import BatchOrder
-
     chosen = prepared.indices(split)
     images = tf.constant(prepared.images_gan[chosen])
     classes = tf.constant(prepared.labels[chosen].astype(np.int32))
@@ -87,10 +86,8 @@ def bicubic_pair(high: tf.Tensor, scale: int):
 def sr_dataset(prepared: PreparedDataset, split: str | None = "train", batch_size: int = 16, crop: int = 96,
                scale: int = 4, seed: int = 0) -> tf.data.Dataset:
     """Batches of (LR, HR): random crops (crop×crop HR, crop/scale LR) as in the SRGAN paper. The
-    images of each step come from `batches.BatchOrder` (the dataset's `order`) and each crop's
+    images of each step come from `order.BatchOrder` (the dataset's `order`) and each crop's
     window from (seed, its place in the stream), so a resumed stage continues both."""
-    from mgm_tf.data.batches import BatchOrder
-
     chosen = prepared.indices(split)
     high = prepared.images_hr[chosen]
     if crop > high.shape[1]:
