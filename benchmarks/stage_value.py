@@ -38,7 +38,8 @@ RESULTS = Path(__file__).parent / "results"
 
 def development_config(data_dir: Path, dcgan_steps: int, cgan_steps: int, candidates: int,
                        g1_average: float = 0.0, tie: tuple[float, int] = (1.0, 1),
-                       spectral_norm: bool = False, r1: float = 0.0) -> config_module.RunConfig:
+                       spectral_norm: bool = False, r1: float = 0.0, augment_target: float = 0.0,
+                       discriminator_learning_rate: float | None = None) -> config_module.RunConfig:
     """The paper's networks at batch 16, sized in optimiser steps at learning rate 2e-4 (the demo's),
     a demo-sized SRGAN and a 30-epoch judge."""
     config = config_module.RunConfig(dataset="folder", data_dir=str(data_dir), precision="float32", tensorboard=False)
@@ -47,7 +48,8 @@ def development_config(data_dir: Path, dcgan_steps: int, cgan_steps: int, candid
     config.dcgan = config_module.DCGANConfig(epochs=math.ceil(dcgan_steps / steps_per_epoch), learning_rate=2e-4,
                                              mode_seeking=1.0, sample_every=20, kid_every=0,
                                              generator_average=g1_average, spectral_norm=spectral_norm,
-                                             r1=r1)
+                                             r1=r1, augment_target=augment_target,
+                                             discriminator_learning_rate=discriminator_learning_rate)
     config.cgan = config_module.CGANConfig(epochs=math.ceil(cgan_steps / steps_per_epoch), learning_rate=2e-4,
                                            sample_every=10, kid_every=0, self_regularisation=tie[0],
                                            self_regularisation_pool=tie[1])
@@ -69,6 +71,10 @@ def main() -> None:
     parser.add_argument("--g1-average", type=float, default=0.0, help="EMA decay of G1's weights (0: none)")
     parser.add_argument("--r1", type=float, default=0.0, help="R1 penalty weight on D1 (0: none)")
     parser.add_argument("--spectral-norm", action="store_true", help="spectrally normalised D1 (SN-GAN)")
+    parser.add_argument("--ada-target", type=float, default=0.0,
+                        help="G1's adaptive augmentation target for E[sign D(real)] (ADA; 0: DiffAugment always)")
+    parser.add_argument("--discriminator-lr", type=float, default=None,
+                        help="D1's learning rate (TTUR; default: G1's, 2e-4)")
     parser.add_argument("--self-regularisation", type=float, default=1.0, help="residual refiner's tie weight")
     parser.add_argument("--self-regularisation-pool", type=int, default=1, help="its box size (1: every pixel)")
     parser.add_argument("--tag", default="", help="suffix of the results' file names (stage_value_<tag>.md)")
@@ -78,7 +84,8 @@ def main() -> None:
     work = args.out or Path(tempfile.mkdtemp(prefix="stage_value_"))
     stem = "stage_value" + (f"_{args.tag}" if args.tag else "")
     config = development_config(args.data_dir, args.dcgan_steps, args.cgan_steps, args.candidates, args.g1_average,
-                                (args.self_regularisation, args.self_regularisation_pool), args.spectral_norm, args.r1)
+                                (args.self_regularisation, args.self_regularisation_pool), args.spectral_norm, args.r1,
+                                args.ada_target, args.discriminator_lr)
     shared = Run.open(work / "shared", config)
     started = time.perf_counter()
     timings = run_pipeline(shared, ["judge", "dcgan", "srgan"] + ([] if args.no_baseline else ["baseline_cgan"]))

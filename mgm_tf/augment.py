@@ -87,3 +87,27 @@ def diff_augment_together(images: list, seed_generator, policy: str = DEFAULT_AU
 def diff_augment(images, seed_generator, policy: str = DEFAULT_AUGMENT_POLICY):
     """DiffAugment of one batch of images."""
     return diff_augment_together([images], seed_generator, policy)[0]
+
+
+# Adaptive augmentation (ADA, Karras et al., NeurIPS 2020): each sample is augmented with a
+# probability p that follows D's overfitting. r = E[sign D(real)] is 0 when D cannot tell real
+# from fake and 1 when it is sure of every real image; p rises while r is above the target (0.6
+# in the ADA paper) and falls below it, by batch / ADAPT_IMAGES per step. ADA's 500k images for p
+# to go from 0 to 1 is a large share of a run on a few hundred images at the CPU budget (64k
+# images at 4,000 steps); 20k lets p settle within the first third of such a run.
+ADAPT_IMAGES = 20_000
+
+
+def adapted_probability(probability, real_logits, target: float):
+    """p after one step: moved towards what keeps E[sign D(real)] at `target`, within [0, 1]."""
+    real_logits = ops.cast(real_logits, "float32")
+    overfitting = ops.mean(ops.sign(real_logits))
+    step = ops.cast(ops.shape(real_logits)[0], "float32") / ADAPT_IMAGES
+    return ops.clip(probability + ops.sign(overfitting - target) * step, 0.0, 1.0)
+
+
+def with_probability(originals: list, augmented: list, probability, seed_generator) -> list:
+    """Each sample augmented with probability p (the same choice for every image of the list)."""
+    batch = ops.shape(originals[0])[0]
+    chosen = keras.random.uniform((batch, 1, 1, 1), seed=seed_generator) < probability
+    return [ops.where(chosen, new, ops.cast(old, new.dtype)) for old, new in zip(originals, augmented)]

@@ -25,11 +25,13 @@ class GANConfig:
     epochs: int = 1000            # paper §3.2/§4
     batch_size: int = 16          # paper §4
     learning_rate: float = 1e-4   # paper §4
+    discriminator_learning_rate: float | None = None  # D's own rate (TTUR, Heusel et al. 2017); None: learning_rate (paper)
     beta_1: float = 0.5           # paper §4
     latent_dim: int = 100         # paper §3.6
     balanced: bool = False        # class-balanced sampling (§3.1 "class balancing techniques")
     diff_augment: str = "auto"    # DiffAugment for D: "on", "off", "auto" = on below 1,000 training images
     augment_policy: str = "translation,cutout"  # its transforms; the DiffAugment paper adds "colour" (see augment.py)
+    augment_target: float = 0.0   # ADA: DiffAugment with a probability tuned so E[sign D(real)] stays at this (0.6 in ADA); 0: always
     mode_seeking: float = 0.0     # weight of the mode-seeking term (MSGAN) in G's loss; 0 = the paper's loss
     update_order: str = "simultaneous"  # G and D from one forward pass | "alternating": D, then G through the new D
     steps_per_epoch: int | None = None  # None: an epoch is one pass over the data (paper); N: N steps (tiny sets)

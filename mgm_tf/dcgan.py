@@ -103,7 +103,8 @@ class DCGANTrainer(GANTrainer):
         d_loss = discriminator_loss(real_logits, fake_logits)
         if self.r1:
             d_loss = d_loss + 0.5 * self.r1 * self.gradient_norm_estimate(real_inputs, real_logits)
-        return {"d_loss": d_loss, "g_loss": self.generator_objective(fake_logits, fake, noise)}
+        return {"d_loss": d_loss, "g_loss": self.generator_objective(fake_logits, fake, noise),
+                **self.adapt_augmentation(real_logits)}
 
     def gradient_norm_estimate(self, inputs, logits, step: float = 0.01):
         """E‖∇ₓD(x)‖² from one more forward pass: for ε ~ N(0, I), (D(x + hε) − D(x))² / h² has
@@ -130,7 +131,7 @@ def dcgan_trainer(run, num_classes, diff_augment: bool, strategy=None) -> DCGANT
         generator, discriminator = build_dcgan(stage_config, num_classes, run.grey_output())
         trainer = DCGANTrainer(generator, discriminator, stage_config.latent_dim, run.config.seed,
                                diff_augment=diff_augment, mode_seeking=stage_config.mode_seeking,
-                               augment_policy=stage_config.augment_policy,
+                               augment_policy=stage_config.augment_policy, augment_target=stage_config.augment_target,
                                generator_average=stage_config.generator_average, r1=stage_config.r1,
                                update_order=stage_config.update_order)
         compile_trainer(trainer, stage_config, run, compiles=not diff_augment)  # see device.resolve_jit

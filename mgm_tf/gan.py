@@ -24,7 +24,8 @@ import numpy as np
 from keras import ops
 
 from mgm_tf import backend
-from mgm_tf.augment import DEFAULT_AUGMENT_POLICY, diff_augment_together, parse_policy
+from mgm_tf.augment import (DEFAULT_AUGMENT_POLICY, adapted_probability, diff_augment_together, parse_policy,
+                            with_probability)
 from mgm_tf.imaging import to_model_range
 
 LEAK = 0.2
@@ -160,7 +161,8 @@ class GANTrainer(keras.Model):
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int = 100, seed: int = 0,
                  diff_augment: bool = False, mode_seeking: float = 0.0, augment_policy: str = DEFAULT_AUGMENT_POLICY,
-                 generator_average: float = 0.0, update_order: str = "simultaneous", **kwargs):
+                 generator_average: float = 0.0, update_order: str = "simultaneous", augment_target: float = 0.0,
+                 **kwargs):
         super().__init__(**kwargs)
         if update_order not in UPDATE_ORDERS:
             raise ValueError(f"update_order must be one of {UPDATE_ORDERS}, got {update_order!r}")
@@ -177,11 +179,35 @@ class GANTrainer(keras.Model):
         # The RNG state is saved with the weights, so a resumed run draws the same noise.
         self._track_variable(self.seed_generator.state)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.tracked}
+        self.augment_target = self.adaptive_augmentation(diff_augment, augment_target)
         self.generator_average = float(generator_average)
         self.average_generator = average_copy(generator) if generator_average else None
         if self.average_generator is not None:
             self.average_updates = keras.Variable(0.0, trainable=False, name="average_updates")
         self.built = True  # sub-networks are functional models, already built
+
+    def adaptive_augmentation(self, diff_augment: bool, target: float) -> float:
+        """With a target r in (0, 1), DiffAugment is applied with a probability p that starts at 0
+        and follows D's overfitting (ADA, `augment.adapted_probability`); p is saved with the
+        weights and logged as `augment_probability`. 0: always applied (DiffAugment)."""
+        if not 0.0 <= target < 1.0:
+            raise ValueError(f"augment_target (ADA's target for E[sign D(real)]) must be in [0, 1), got {target}")
+        if target and not diff_augment:
+            raise ValueError("augment_target adapts DiffAugment's probability, but DiffAugment is off "
+                             "(diff_augment 'off', or 'auto' on 1,000 or more images): set diff_augment 'on'")
+        if target:
+            self.augment_probability = keras.Variable(0.0, trainable=False, name="augment_probability",
+                                                      aggregation="mean")
+            self.trackers["augment_probability"] = keras.metrics.Mean(name="augment_probability")
+        return float(target)
+
+    def adapt_augmentation(self, real_logits) -> dict:
+        """Under ADA, moves p after D has seen this step's real images; the value to log."""
+        if not self.augment_target:
+            return {}
+        self.augment_probability.assign(adapted_probability(self.augment_probability, real_logits,
+                                                            self.augment_target))
+        return {"augment_probability": self.augment_probability.value}
 
     @property
     def sampling_generator(self) -> keras.Model:
@@ -201,9 +227,15 @@ class GANTrainer(keras.Model):
             average.assign(ops.cast(value, average.dtype))
         self.average_updates.assign(self.average_updates + 1.0)
 
-    def compile(self, d_optimizer=None, g_optimizer=None, learning_rate: float = 1e-4, beta_1: float = 0.5, **kwargs):
+    def compile(self, d_optimizer=None, g_optimizer=None, learning_rate: float = 1e-4, beta_1: float = 0.5,
+                discriminator_learning_rate: float | None = None, **kwargs):
+        """Adam for each network; `discriminator_learning_rate` gives D its own rate (the two
+        time-scale update rule, TTUR), None the generator's (the paper's single rate)."""
+        if discriminator_learning_rate is not None and discriminator_learning_rate <= 0:
+            raise ValueError(f"discriminator_learning_rate must be positive (or None: the generator's), "
+                             f"got {discriminator_learning_rate}")
         super().compile(optimizer=None, **kwargs)  # the two optimizers below do the work; no unused default
-        self.d_optimizer = d_optimizer or make_optimizer(learning_rate, beta_1)
+        self.d_optimizer = d_optimizer or make_optimizer(discriminator_learning_rate or learning_rate, beta_1)
         self.g_optimizer = g_optimizer or make_optimizer(learning_rate, beta_1)
         # Variables exist before a BackupAndRestore checkpoint is loaded into them.
         self.d_optimizer.build(self.discriminator_variables())
@@ -353,15 +385,19 @@ class GANTrainer(keras.Model):
         return non_trainable
 
     def augmented(self, inputs):
-        """DiffAugment on what D sees. The images of a pair (x or G(.), and c) get the same random
-        transform, each computed with its own statistics (`diff_augment_together`)."""
+        """DiffAugment on what D sees (each sample with probability p under ADA). The images of a
+        pair (x or G(.), and c) get the same random transform, each computed with its own
+        statistics (`diff_augment_together`)."""
         if not self.diff_augment:
             return inputs
         items = list(inputs) if isinstance(inputs, list) else [inputs]
         images = [index for index, item in enumerate(items) if len(item.shape) == 4]
-        for index, augmented in zip(images, diff_augment_together([items[i] for i in images], self.seed_generator,
-                                                                  self.augment_policy)):
-            items[index] = augmented
+        originals = [items[i] for i in images]
+        augmented = diff_augment_together(originals, self.seed_generator, self.augment_policy)
+        if self.augment_target:
+            augmented = with_probability(originals, augmented, self.augment_probability, self.seed_generator)
+        for index, image in zip(images, augmented):
+            items[index] = image
         return items if isinstance(inputs, list) else items[0]
 
 

@@ -189,7 +189,7 @@ class ConditionalRefinementTrainer(GANTrainer):
         real_logits = self.discriminator(self.augmented([images, condition] + label), training=True)
         fake_logits = self.discriminator(self.augmented([fake] + fake_condition), training=True)
         return {"d_loss": discriminator_loss(real_logits, fake_logits),
-                "g_loss": self.generator_objective(fake_logits, fake, noise)}
+                "g_loss": self.generator_objective(fake_logits, fake, noise), **self.adapt_augmentation(real_logits)}
 
 
 def low_pass(images, factor: int = 4):
@@ -238,7 +238,7 @@ class ResidualRefinementTrainer(GANTrainer):
         tie = mean_absolute_error(low_pass(condition, pool), low_pass(refined, pool))
         return {"d_loss": discriminator_loss(real_logits, fake_logits),
                 "g_loss": generator_loss(fake_logits) + self.self_regularisation * tie,
-                "self_regularisation": tie}
+                "self_regularisation": tie, **self.adapt_augmentation(real_logits)}
 
 
 def conditional_trainer(run, num_classes: int, diff_augment: bool, strategy=None,
@@ -250,6 +250,7 @@ def conditional_trainer(run, num_classes: int, diff_augment: bool, strategy=None
     with strategy_scope(strategy):
         generator, discriminator = build_conditional(stage_config, num_classes, run.grey_output())
         shared = dict(diff_augment=diff_augment, augment_policy=stage_config.augment_policy,
+                      augment_target=stage_config.augment_target,
                       update_order=stage_config.update_order)
         if stage_config.refiner == "residual":
             first = first_generator if first_generator is not None else load_dcgan_generator(run, num_classes)

@@ -194,8 +194,10 @@ def strategy_scope(strategy):
 
 
 def compile_trainer(trainer, stage_config, run, compiles: bool = True):
-    """Adam(lr, β1) for both networks; XLA as `device.resolve_jit` decides for this device."""
+    """Adam(lr, β1) for both networks (D at its own rate under TTUR); XLA as `device.resolve_jit`
+    decides for this device."""
     trainer.compile(learning_rate=stage_config.learning_rate, beta_1=stage_config.beta_1,
+                    discriminator_learning_rate=getattr(stage_config, "discriminator_learning_rate", None),
                     jit_compile=resolve_jit(run.config.jit_compile, compiles))
     return trainer
 

@@ -110,6 +110,45 @@ def test_pair_augmentation_shares_the_transform_and_keeps_each_images_own_statis
     assert np.array_equal(zeroed_dark.any(axis=-1), zeroed_bright.any(axis=-1))  # same shift and cutout
 
 
+def test_adaptive_augmentation_follows_how_sure_the_discriminator_is():
+    step = 16 / augment.ADAPT_IMAGES
+    sure, unsure = np.full((16, 1), 3.0, "float32"), np.full((16, 1), -3.0, "float32")
+    assert float(augment.adapted_probability(0.5, sure, 0.6)) == pytest.approx(0.5 + step)  # r = 1 > 0.6: more
+    assert float(augment.adapted_probability(0.5, unsure, 0.6)) == pytest.approx(0.5 - step)  # r = −1: less
+    assert float(augment.adapted_probability(0.0, unsure, 0.6)) == 0.0
+    assert float(augment.adapted_probability(1.0, sure, 0.6)) == 1.0
+    images = _images(64)
+    augmented = augment.diff_augment_together([images], keras.random.SeedGenerator(1))
+    never = augment.with_probability([images], augmented, 0.0, keras.random.SeedGenerator(2))[0]
+    always = augment.with_probability([images], augmented, 1.0, keras.random.SeedGenerator(2))[0]
+    half = np.asarray(augment.with_probability([images], augmented, 0.5, keras.random.SeedGenerator(2))[0])
+    np.testing.assert_array_equal(never, images)
+    np.testing.assert_array_equal(always, augmented[0])
+    kept = np.all(half == images, axis=(1, 2, 3))
+    assert 16 < kept.sum() < 48 and np.all(half[~kept] == np.asarray(augmented[0])[~kept])
+
+
+def test_ada_moves_its_probability_as_it_trains_and_ttur_gives_d_its_own_rate():
+    generator = dcgan.build_dcgan_generator(base_filters=32)
+    discriminator = dcgan.build_dcgan_discriminator(base_filters=8)
+    trainer = dcgan.DCGANTrainer(generator, discriminator, diff_augment=True, augment_target=0.6)
+    trainer.compile(learning_rate=1e-4, discriminator_learning_rate=4e-4)
+    assert float(trainer.d_optimizer.learning_rate) == pytest.approx(4e-4)
+    assert float(trainer.g_optimizer.learning_rate) == pytest.approx(1e-4)
+    images = _images(8)
+    for _ in range(6):  # D soon tells 8 fixed noise images from G's: r = 1, p rises by 8/ADAPT_IMAGES a step
+        logs = trainer.train_on_batch(images, return_dict=True)
+    probability = float(trainer.augment_probability.numpy())
+    assert 0.0 < probability <= 6 * 8 / augment.ADAPT_IMAGES + 1e-7
+    assert "augment_probability" in logs and "augment_probability" in [w.name for w in trainer.non_trainable_weights]
+    with pytest.raises(ValueError, match="DiffAugment is off"):
+        dcgan.DCGANTrainer(generator, discriminator, diff_augment=False, augment_target=0.6)
+    with pytest.raises(ValueError, match="must be in"):
+        dcgan.DCGANTrainer(generator, discriminator, diff_augment=True, augment_target=1.0)
+    with pytest.raises(ValueError, match="discriminator_learning_rate must be positive"):
+        trainer.compile(discriminator_learning_rate=0.0)
+
+
 def test_refinement_output_depends_on_the_label():
     generator = refinement.build_conditional_generator(num_classes=2)
     noise = np.random.default_rng(0).standard_normal((2, 100)).astype("float32")
