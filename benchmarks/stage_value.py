@@ -37,7 +37,7 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def development_config(data_dir: Path, dcgan_steps: int, cgan_steps: int, candidates: int,
-                       g1_average: float = 0.0, tie: tuple[float, int] = (1.0, 1),
+                       g1_average: float = 0.0, tie: tuple[float, int, str] = (10.0, 1, "l2"),
                        spectral_norm: bool = False, r1: float = 0.0, augment_target: float = 0.0,
                        discriminator_learning_rate: float | None = None) -> config_module.RunConfig:
     """The paper's networks at batch 16, sized in optimiser steps at learning rate 2e-4 (the demo's),
@@ -52,7 +52,7 @@ def development_config(data_dir: Path, dcgan_steps: int, cgan_steps: int, candid
                                              discriminator_learning_rate=discriminator_learning_rate)
     config.cgan = config_module.CGANConfig(epochs=math.ceil(cgan_steps / steps_per_epoch), learning_rate=2e-4,
                                            sample_every=10, kid_every=0, self_regularisation=tie[0],
-                                           self_regularisation_pool=tie[1])
+                                           self_regularisation_pool=tie[1], self_regularisation_norm=tie[2])
     config.filter = config_module.FilterConfig(candidates_per_class=candidates)
     config.srgan = config_module.demo().srgan
     config.evaluation = config_module.EvaluationConfig(extractor_epochs=30)
@@ -75,8 +75,9 @@ def main() -> None:
                         help="G1's adaptive augmentation target for E[sign D(real)] (ADA; 0: DiffAugment always)")
     parser.add_argument("--discriminator-lr", type=float, default=None,
                         help="D1's learning rate (TTUR; default: G1's, 2e-4)")
-    parser.add_argument("--self-regularisation", type=float, default=1.0, help="residual refiner's tie weight")
+    parser.add_argument("--self-regularisation", type=float, default=10.0, help="residual refiner's tie weight")
     parser.add_argument("--self-regularisation-pool", type=int, default=1, help="its box size (1: every pixel)")
+    parser.add_argument("--self-regularisation-norm", default="l2", choices=["l1", "l2"], help="its distance")
     parser.add_argument("--tag", default="", help="suffix of the results' file names (stage_value_<tag>.md)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the cGAN baseline")
     parser.add_argument("--out", type=Path, default=None, help="work directory (default: a temporary one)")
@@ -84,7 +85,7 @@ def main() -> None:
     work = args.out or Path(tempfile.mkdtemp(prefix="stage_value_"))
     stem = "stage_value" + (f"_{args.tag}" if args.tag else "")
     config = development_config(args.data_dir, args.dcgan_steps, args.cgan_steps, args.candidates, args.g1_average,
-                                (args.self_regularisation, args.self_regularisation_pool), args.spectral_norm, args.r1,
+                                (args.self_regularisation, args.self_regularisation_pool, args.self_regularisation_norm), args.spectral_norm, args.r1,
                                 args.ada_target, args.discriminator_lr)
     shared = Run.open(work / "shared", config)
     started = time.perf_counter()

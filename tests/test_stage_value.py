@@ -84,6 +84,25 @@ def test_the_per_pixel_tie_sees_speckle_that_a_box_average_hides():
     assert config_module.CGANConfig().self_regularisation_pool == 1
 
 
+def test_the_squared_tie_charges_a_streak_more_than_the_same_move_spread_out():
+    """The demo's streaks: one column moved by 0.8 and every pixel moved by 0.8/64 are one move
+    to L1, and 64 times apart squared."""
+    condition = np.zeros((1, 64, 64, 1), np.float32)
+    streak, spread = condition.copy(), condition + 0.8 / 64
+    streak[:, :, 20] = 0.8
+
+    def tie(refined, norm):
+        return float(refinement.tie_distance(condition, refined, norm))
+
+    assert tie(streak, "l1") == pytest.approx(tie(spread, "l1"), rel=1e-5)
+    assert tie(streak, "l2") == pytest.approx(64 * tie(spread, "l2"), rel=1e-4)
+    generator = refinement.build_residual_refiner(width=0.25)
+    with pytest.raises(ValueError, match="self_regularisation_norm"):
+        refinement.ResidualRefinementTrainer(generator, refinement.build_conditional_discriminator(width=0.25, paired=False),
+                                             dcgan.build_dcgan_generator(base_filters=32), self_regularisation_norm="l3")
+    assert config_module.demo().cgan.self_regularisation_norm == config_module.CGANConfig().self_regularisation_norm == "l2"
+
+
 def _pixel_features(images: np.ndarray) -> np.ndarray:
     return images[..., 0].reshape(len(images), -1).astype(np.float64) / 255.0
 
@@ -144,6 +163,10 @@ def test_a_run_saved_before_these_choices_keeps_its_networks():
     assert (restored.generator_colour, restored.cgan.refiner, restored.filter.score) == ("rgb", "paper", "paper")
     fresh = config_module.RunConfig.from_dict(config_module.RunConfig().to_dict())
     assert (fresh.generator_colour, fresh.cgan.refiner, fresh.filter.score) == ("auto", "residual", "realism")
+    tied_by_l1 = config_module.RunConfig().to_dict() | {"package_version": "0.9"}
+    tied_by_l1["cgan"].pop("self_regularisation_norm")
+    assert config_module.RunConfig.from_dict(tied_by_l1).cgan.self_regularisation_norm == "l1"
+    assert fresh.cgan.self_regularisation_norm == "l2"
     keras.backend.clear_session()
 
 
