@@ -387,11 +387,30 @@ def show_super_resolution(run) -> None:
               f"SSIM {scores['ssim']['mean']:.3f} ± {scores['ssim']['std']:.3f}")
 
 
+def report_section(run, heading: str) -> str:
+    """One "## heading" section of the run's report.md, figure links left out; a ValueError names
+    the report and the heading when the report lacks it (the report stage has not run)."""
+    path = run.path / "report" / "report.md"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if f"## {heading}" not in text:
+        raise ValueError(f"{path} has no section '{heading}': run the report stage first")
+    section = text.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
+    return "\n".join(line for line in section.splitlines() if not line.startswith("!["))
+
+
 def show_export_check(run) -> None:
     """The report's section on the exported dataset: each measure next to the real images' value."""
-    text = (run.path / "report" / "report.md").read_text(encoding="utf-8")
-    section = text.split("## The exported dataset, measured", 1)[-1].split("\n## ", 1)[0]
-    show_markdown("### The exported dataset, measured" + section)
+    show_markdown("### The exported dataset, measured" + report_section(run, "The exported dataset, measured"))
+
+
+def show_stage_value(run) -> None:
+    """The report's stage table: each stage against its input on held-out real images, with the
+    verdicts, the filter against a random selection, and real images beside every stage."""
+    show_markdown("### Does each stage earn its place?" + report_section(run, "Does each stage earn its place?"))
+    figure = run.path / "report" / "stages.png"
+    if not figure.exists():
+        raise ValueError(f"{figure} is missing: run the report stage first")
+    show(figure)
 
 
 def metric_facts(metrics: dict) -> None:

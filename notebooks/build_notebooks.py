@@ -468,6 +468,13 @@ def dataset_notebook(number: int, dataset: str) -> tuple[str, list]:
                      "and the share of right labels estimated from it. Then "
                      "the zip to take away."),
         ("code", "notebook.show_export_check(run)\narchive = notebook.download_synthetic(run)"),
+        ("markdown", "## Does each stage earn its place?\nThe same candidates after each stage (G1 alone, G2's "
+                     "refinement, the filter's selection, the SRGAN's export) against held-out real images: KID, a "
+                     "classifier's two-sample test, precision/recall, label agreement, class shares and the memorised "
+                     "share, and per stage a verdict against its input (better / indistinguishable / worse). The "
+                     "filter is compared with a random selection of the same size, the export with DCGAN alone and "
+                     "the cGAN baseline. With fewer than 20 held-out images the report says it cannot judge."),
+        ("code", "notebook.show_stage_value(run)"),
         ("markdown", "## Evaluate\nSee `05_evaluation.ipynb` for how to read each number."),
         ("code", "from mgm_tf.evaluation.evaluate import evaluate_run\nmetrics = evaluate_run(run)\nnotebook.show_evaluation(run)"),
         ("code", f"{CHECK}\nnotebook.metric_facts(metrics)"),

@@ -136,3 +136,27 @@ def test_setup_cell_is_not_fooled_by_a_folder_named_mgm_tf(tmp_path):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     location = result.stdout.split("FROM ")[-1].strip()
     assert str(env_site) in location and not location.startswith(str(clone))
+
+
+def test_the_stage_table_cell_shows_the_reports_section_and_fails_without_it(tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from mgm_tf import notebook
+
+    run = SimpleNamespace(path=tmp_path)
+    with pytest.raises(ValueError, match="report.md has no section 'Does each stage earn its place\\?'"):
+        notebook.show_stage_value(run)
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "report.md").write_text(
+        "# Report\n\n## Does each stage earn its place?\n\n| stage | verdict |\n|---|---|\n| G1+G2 | **better** |\n\n"
+        "![real and each stage](stages.png)\n\n## Figures\n\nnot this\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="stages.png is missing"):
+        notebook.show_stage_value(run)
+    from PIL import Image
+    Image.new("L", (8, 8)).save(tmp_path / "report" / "stages.png")
+    notebook.show_stage_value(run)
+    assert "Image object" in capsys.readouterr().out
+    section = notebook.report_section(run, "Does each stage earn its place?")
+    assert "| G1+G2 | **better** |" in section and "not this" not in section and "![" not in section
+    assert "notebook.show_stage_value(run)" in "".join(source for _, source in build_notebooks.dataset_notebook(
+        10, "pneumonia_xray")[1])

@@ -178,16 +178,28 @@ CHAIN = (("G1+G2", "G1 alone"), ("+ filter", "G1+G2"), ("+ SR (export)", "+ filt
          ("+ filter", "random 20 % (control)"), ("+ SR (export)", "DCGAN alone"), ("+ SR (export)", "cGAN baseline"))
 
 
+def class_mix(train_labels: np.ndarray, num_classes: int, count: int) -> np.ndarray:
+    """`count` labels in the training data's class proportions (largest remainders), classes
+    interleaved: what an unconditional G1 that covered every mode would be measured against."""
+    shares = np.bincount(train_labels, minlength=num_classes) / len(train_labels) * count
+    counts = np.floor(shares).astype(int)
+    counts[np.argsort(counts - shares)[:count - counts.sum()]] += 1
+    position = np.concatenate([(np.arange(n) + 0.5) / n for n in counts])  # spread each class over the list
+    return np.repeat(np.arange(num_classes), counts)[np.argsort(position, kind="stable")].astype(np.int32)
+
+
 def comparison_sets(run, prepared, count: int) -> dict:
     """The rows beside the chain: DCGAN alone (G1's samples for fresh seeds, as `evaluate` draws
     them) and the cGAN baseline where it ran, `count` images each, at 64 px."""
     from mgm_tf.dcgan import load_dcgan_generator, unconditional_samples
     from mgm_tf.evaluation.samples import baseline_sets
-    from mgm_tf.gan import class_cycle, image_seed
+    from mgm_tf.gan import image_seed
 
     seeds = np.array([image_seed(run.config.seed + 7, 0, index) for index in range(count)], np.uint64)
     generator = load_dcgan_generator(run, prepared.num_classes)
-    labels = class_cycle(prepared.num_classes, count) if len(generator.inputs) > 1 else None
+    labels = None
+    if len(generator.inputs) > 1:  # a class-conditional G1 alone draws its classes as the training data has them
+        labels = class_mix(prepared.labels[prepared.indices("train")], prepared.num_classes, count)
     sets = {"DCGAN alone": (unconditional_samples(generator, seeds, run.config.dcgan.latent_dim, labels=labels,
                                                   label=""), labels)}
     baselines = baseline_sets(run, prepared, count)
