@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mgm_tf import judge
+from mgm_tf import classifier, judge
 from mgm_tf.evaluation import features, metrics
 from mgm_tf.imaging import resize_all, to_channels
 from mgm_tf.io import read_csv
@@ -111,7 +111,7 @@ def measure_set(name: str, images: np.ndarray, labels, space: dict, seed: int = 
            "two_sample": classifier_two_sample_test(real, own, seed=seed),
            **metrics.precision_recall(real, own, min(NEIGHBOURS, len(real) - 1, len(own) - 1)),
            **density_coverage(real, own)}
-    calls = judge.classify(space["referee"], images, space["channels"]).argmax(axis=1)
+    calls = classifier.classify(space["referee"], images, space["channels"]).argmax(axis=1)
     row["class_shares"] = (np.bincount(calls, minlength=space["num_classes"]) / max(1, len(calls))).tolist()
     if labels is not None:
         row["label_agreement"] = float(np.mean(calls == np.asarray(labels)))
@@ -193,7 +193,7 @@ def comparison_sets(run, prepared, count: int) -> dict:
     them) and the cGAN baseline where it ran, `count` images each, at 64 px."""
     from mgm_tf.dcgan import load_dcgan_generator, unconditional_samples
     from mgm_tf.evaluation.samples import baseline_sets
-    from mgm_tf.gan import image_seed
+    from mgm_tf.sampling import image_seed
 
     seeds = np.array([image_seed(run.config.seed + 7, 0, index) for index in range(count)], np.uint64)
     generator = load_dcgan_generator(run, prepared.num_classes)
