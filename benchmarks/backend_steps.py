@@ -41,7 +41,7 @@ def stage_setup(stage: str, batch: int):
     import keras
     import numpy as np
 
-    from mgm_tf import dcgan, judge, refinement, srgan
+    from mgm_tf import classifier, dcgan, refinement, srgan
     from mgm_tf.baselines import cyclegan
     from mgm_tf.device import resolve_jit
 
@@ -63,7 +63,7 @@ def stage_setup(stage: str, batch: int):
     elif stage == "cyclegan":
         trainer, data = cyclegan.CycleGANTrainer(*cyclegan.build_cyclegan()), (images, images[::-1])
     else:
-        trainer = judge.build_classifier(2)
+        trainer = classifier.build_classifier(2)
         trainer.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", jit_compile=jit)
         return trainer, (rng.uniform(0, 1, (batch, 64, 64, 3)).astype(np.float32), labels)
     trainer.compile(jit_compile=jit)

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 from common import timed
 
-from mgm_tf import dcgan, gan, refinement, srgan
+from mgm_tf import dcgan, gan, losses, refinement, srgan
 from mgm_tf.baselines import cyclegan
 from mgm_tf.data import tfdata
 from mgm_tf.evaluation import flops
@@ -123,8 +123,8 @@ def minimal_conditional_step(batch: int):
             fake = generator([noise, condition, labels], training=True)
             real_logits = discriminator([images, condition, labels], training=True)
             fake_logits = discriminator([fake, condition, labels], training=True)
-            d_loss = gan.discriminator_loss(real_logits, fake_logits)
-            g_loss = gan.generator_loss(fake_logits)
+            d_loss = losses.discriminator_loss(real_logits, fake_logits)
+            g_loss = losses.generator_loss(fake_logits)
         d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, discriminator.trainable_variables),
                                         discriminator.trainable_variables))
         g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, generator.trainable_variables),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import keras
 
-from mgm_tf import judge
+from mgm_tf import classifier, judge
 from mgm_tf.kid import kernel_inception_distance, unit_scaled
 from mgm_tf.plots import save_grid
 
@@ -235,7 +235,7 @@ def kid_callbacks(run, prepared, stage_config, stage_dir, sample_fn) -> list:
         return []
 
     def feature_fn(images):
-        return judge.pooled_features(model, images, prepared.channels)
+        return classifier.pooled_features(model, images, prepared.channels)
 
     real = feature_fn(prepared.images_gan[prepared.indices("train")])
     return [KIDMonitor(sample_fn, feature_fn, real, stage_dir / "kid.csv", stage_config.kid_every, stage_config.epochs,

@@ -13,7 +13,9 @@ from keras import layers, ops
 from mgm_tf.callbacks import kid_callbacks
 from mgm_tf.data.batches import gan_input
 from mgm_tf.blocks import SpectralConv2D, SpectralDense, generator_batch_norm, grey_channels, label_input, label_plane
-from mgm_tf.gan import LEAK, GANTrainer, class_cycle, discriminator_loss, fixed_noise, noise_for, progress, unpack
+from mgm_tf.gan import LEAK, GANTrainer, unpack
+from mgm_tf.losses import discriminator_loss
+from mgm_tf.sampling import class_cycle, fixed_noise, noise_for, progress
 from mgm_tf.imaging import from_model_range
 from mgm_tf.run import compile_trainer, fit_stage, save_networks, strategy_scope, use_diff_augment
 

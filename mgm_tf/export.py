@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from mgm_tf import judge
+from mgm_tf import classifier, judge
 from mgm_tf.card import unchecked_rows, write_dataset_card
 from mgm_tf.imaging import to_channels
 from mgm_tf.io import atomic_write, read_csv, recover_directory, replace_directory
@@ -115,7 +115,7 @@ def judge_exported(run, prepared, high: np.ndarray, selected: list[dict]) -> Non
     selector, referee = (judge.load(run, name, prepared.num_classes) for name in judge.NETWORKS)
     judged = judge.judge_images(selector, high, labels, prepared.channels,
                                      [entry["threshold"] for entry in status.values()])
-    refereed = judge.classify(referee, high, prepared.channels)
+    refereed = classifier.classify(referee, high, prepared.channels)
     for index, row in enumerate(selected):
         label, refereed_as, name = int(labels[index]), int(refereed[index].argmax()), row["class"]
         exported = judged["reasons"][index] if status[name]["status"] == "checked" else ""

@@ -1,6 +1,6 @@
-"""What the three GAN stages share: losses (paper eqs. 1–2), the mode-seeking term, the base
-trainer (two optimizers, loss scaling, trackers, the seed generator) and per-image seeds
-(network building blocks: `blocks`). Each stage's own networks, `train_step` and stage
+"""What the three GAN stages share: the base trainer (two optimizers, loss scaling, trackers,
+the seed generator), its optimizers and weight averaging (losses: `losses`; per-image seeds:
+`sampling`; network building blocks: `blocks`). Each stage's own networks, `train_step` and stage
 function live in its module (`dcgan`, `refinement`, `srgan`).
 
 Every trainer is a `keras.Model` overriding `train_step` (the keras-io GAN idiom). A stage's
@@ -17,8 +17,6 @@ gradients with a SUM (on JAX a step sees the global batch: `backend.replicas` is
 
 from __future__ import annotations
 
-import hashlib
-
 import keras
 import numpy as np
 from keras import ops
@@ -27,55 +25,9 @@ from mgm_tf import backend
 from mgm_tf.augment import (DEFAULT_AUGMENT_POLICY, adapted_probability, diff_augment_together, parse_policy,
                             with_probability)
 from mgm_tf.imaging import to_model_range
+from mgm_tf.losses import generator_loss, mode_seeking_term, shared_halves
 
 LEAK = 0.2
-
-
-# --- losses -------------------------------------------------------------------------------
-
-def bce_from_logits(target: float, logits):
-    """Mean binary cross-entropy of logits against a constant target (1 real, 0 fake)."""
-    logits = ops.cast(logits, "float32")
-    targets = ops.full_like(logits, target)
-    return ops.mean(keras.losses.binary_crossentropy(targets, logits, from_logits=True))
-
-
-def discriminator_loss(real_logits, fake_logits):
-    """−[log D(x) + log(1 − D(G(z)))]: the sum of the two BCE terms, as reported in Table 1."""
-    return bce_from_logits(1.0, real_logits) + bce_from_logits(0.0, fake_logits)
-
-
-def generator_loss(fake_logits):
-    """Non-saturating generator loss −log D(G(z)) (the usual practical form of eq. 1)."""
-    return bce_from_logits(1.0, fake_logits)
-
-
-def mean_squared_error(target, prediction):
-    return ops.mean(ops.square(ops.cast(target, "float32") - ops.cast(prediction, "float32")))
-
-
-def mean_absolute_error(target, prediction):
-    return ops.mean(ops.abs(ops.cast(target, "float32") - ops.cast(prediction, "float32")))
-
-
-def mode_seeking_term(fake, noise):
-    """Mode-seeking regularisation (Mao et al., CVPR 2019, "MSGAN"): 1 / (ratio + ε), where the
-    ratio is how far apart two halves of the batch's images are per unit distance of their
-    noise. A generator that maps different z to one image (mode collapse, the 12-image demo's
-    failure) pays for it. For a conditional generator the two halves must share their
-    conditions (`shared_halves`), so the ratio measures what z changes, not what c or y do."""
-    half = ops.shape(fake)[0] // 2
-    image_distance = ops.mean(ops.abs(ops.cast(fake[:half] - fake[half:2 * half], "float32")))
-    noise_distance = ops.mean(ops.abs(noise[:half] - noise[half:2 * half]))
-    return 1.0 / (image_distance / noise_distance + 1e-5)
-
-
-def shared_halves(values):
-    """The batch with its second half replaced by its first: x[0..h), x[0..h), then any odd last
-    item. A conditional generator fed these conditions (c, y) draws each condition twice, with
-    two noise vectors, as MSGAN pairs them."""
-    half = ops.shape(values)[0] // 2
-    return ops.concatenate([values[:half], values[:half], values[2 * half:]], axis=0)
 
 
 # --- training -------------------------------------------------------------------------------
@@ -418,37 +370,3 @@ def count_parameters(model: keras.Model) -> dict:
     trainable = sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
     total = model.count_params()
     return {"trainable": trainable, "non_trainable": total - trainable, "total": total}
-
-
-# --- sampling -----------------------------------------------------------------------------------
-# Each synthetic image has its own seed derived from (run seed, class, index), so any single
-# image can be regenerated from its manifest row.
-
-def image_seed(run_seed: int, label: int, index: int) -> int:
-    """64 bits of sha256(run seed, class, index): with 32 bits, two of 10^5 candidates would
-    share a seed (and an image) with probability ~0.7; with 64, ~3·10^-10."""
-    digest = hashlib.sha256(f"{run_seed}:{label}:{index}".encode()).hexdigest()
-    return int(digest[:16], 16)
-
-
-def noise_for(seeds, latent_dim: int, streams: int = 1) -> list[np.ndarray]:
-    """`streams` independent N(0, 1) vectors per seed (z1 for G1, z2 for G2)."""
-    rows = [np.random.default_rng(int(seed)).standard_normal((streams, latent_dim)).astype(np.float32) for seed in seeds]
-    stacked = np.stack(rows) if rows else np.zeros((0, streams, latent_dim), np.float32)
-    return [stacked[:, stream] for stream in range(streams)]
-
-
-def fixed_noise(seed: int, count: int, latent_dim: int) -> np.ndarray:
-    """The noise of a stage's preview grids: the same every epoch, so the grids show progress."""
-    return np.random.default_rng(seed).standard_normal((count, latent_dim)).astype(np.float32)
-
-
-def class_cycle(num_classes: int, count: int) -> np.ndarray:
-    """Labels 0, 1, …, K−1, 0, 1, … for `count` images: every class equally often."""
-    return (np.arange(count) % num_classes).astype(np.int32)
-
-
-def progress(total: int, label: str, unit: str = "image") -> keras.utils.Progbar:
-    if label:
-        print(label, flush=True)
-    return keras.utils.Progbar(total, unit_name=unit)

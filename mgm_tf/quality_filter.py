@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from mgm_tf import judge
+from mgm_tf import classifier, judge
 from mgm_tf.plots import histograms, save_figure, save_grid
 from mgm_tf.imaging import to_grey
 from mgm_tf.io import read_csv, write_csv
@@ -209,8 +209,8 @@ def realism_column(run, prepared, images: np.ndarray, labels: np.ndarray) -> np.
                              "judge stage first or set filter.score 'paper'")
         return np.full(len(images), np.nan)
     train = prepared.indices("train")
-    real = judge.pooled_features(selector, prepared.images_gan[train], prepared.channels)
-    own = judge.pooled_features(selector, images, prepared.channels)
+    real = classifier.pooled_features(selector, prepared.images_gan[train], prepared.channels)
+    own = classifier.pooled_features(selector, images, prepared.channels)
     return realism_scores(own, labels, real, prepared.labels[train])
 
 

@@ -1,6 +1,7 @@
-"""Stage 2 (§3.3, §3.6, §3.7): the conditional refinement GAN G2(z, c, y) / D2 trained on
-(c = degrade(x), x, y), optional per-class fine-tuning, and the sampler x = G2(z2, G1(z1), y)
-that the `synthesize` stage (`mgm_tf.synthesis`) and KID monitoring draw from.
+"""Stage 2: the refinement GAN. The residual refiner G2(z, c) = c + r trained on G1's own samples
+(the default), and the paper's G2(z, c, y) / D2 (§3.3, §3.6, §3.7) trained on (c = degrade(x),
+x, y) with optional per-class fine-tuning. The sampler x = G2(z2, G1(z1), y) that synthesis and
+KID monitoring draw from is `mgm_tf.sampling`'s.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from mgm_tf.callbacks import kid_callbacks
 from mgm_tf.data.batches import gan_input
 from mgm_tf.dcgan import load_dcgan_generator
 from mgm_tf.blocks import generator_batch_norm, grey_channels, label_input, label_plane
-from mgm_tf.gan import (LEAK, GANTrainer, class_cycle, discriminator_loss, fixed_noise, generator_loss,
-                        noise_for, progress, unpack)
-from mgm_tf.imaging import from_model_range, to_model_range
+from mgm_tf.gan import LEAK, GANTrainer, unpack
+from mgm_tf.losses import discriminator_loss, generator_loss, mean_absolute_error, mean_squared_error
+from mgm_tf.sampling import class_cycle, fixed_noise, refine_samples
+from mgm_tf.imaging import to_model_range
 from mgm_tf.run import compile_trainer, fit_stage, save_networks, strategy_scope, use_diff_augment
 
 
@@ -208,8 +210,7 @@ def tie_distance(condition, refined, norm: str):
     pixels moved over 40 grey levels at weight 10). Squared, a large local move costs its size
     squared: at weight 100 G2 moved the films as far on average (5.9 grey levels) and no pixel
     over 40."""
-    difference = ops.cast(condition, "float32") - ops.cast(refined, "float32")
-    return ops.mean(ops.abs(difference)) if norm == "l1" else ops.mean(ops.square(difference))
+    return mean_absolute_error(condition, refined) if norm == "l1" else mean_squared_error(condition, refined)
 
 
 class ResidualRefinementTrainer(GANTrainer):
@@ -382,67 +383,3 @@ def finetune_per_class(run, prepared, strategy) -> list[str]:
             run.clear_backup(f"cgan/finetune/{class_name}")
         done.append(class_name)
     return done
-
-
-# --- sampling -------------------------------------------------------------------------------
-
-def condition_noise(seeds: np.ndarray, attempt: int, latent_dim: int) -> np.ndarray:
-    """z1 of a given attempt per image seed. Attempt 0 is the paper's z1 (`noise_for` stream 0),
-    so class-blind synthesis and the first class-aware attempt draw the same conditions."""
-    if attempt == 0:
-        return noise_for(seeds, latent_dim, streams=2)[0]
-    rows = [np.random.default_rng([int(seed), attempt]).standard_normal(latent_dim) for seed in seeds]
-    return np.asarray(rows, np.float32).reshape(len(seeds), latent_dim)
-
-
-def draw_conditions(dcgan_generator, labels: np.ndarray, seeds: np.ndarray, attempts: np.ndarray, latent_dim: int,
-                    batch_size: int = 256) -> np.ndarray:
-    """c = G1(z1) — or G1(z1, y) for a class-conditional G1 — for each image's attempt, in [-1, 1]."""
-    conditional = len(dcgan_generator.inputs) > 1
-    noise = np.zeros((len(seeds), latent_dim), np.float32)
-    for attempt in np.unique(attempts):
-        members = attempts == attempt
-        noise[members] = condition_noise(seeds[members], int(attempt), latent_dim)
-    outputs = []
-    for start in range(0, len(seeds), batch_size):
-        batch = [noise[start:start + batch_size]]
-        if conditional:
-            batch.append(np.asarray(labels[start:start + batch_size], np.int32))
-        outputs.append(np.asarray(dcgan_generator(batch if conditional else batch[0], training=False)))
-    return np.concatenate(outputs) if outputs else np.zeros((0, 64, 64, 3), np.float32)
-
-
-def refine(conditional_generator, conditions: np.ndarray, labels: np.ndarray, seeds: np.ndarray,
-           latent_dim: int = 100, batch_size: int = 128, label: str = "refinement",
-           class_generators: dict | None = None) -> np.ndarray:
-    """x = G2(z2, c, y) for given conditions c (model range), z2 = stream 1 of each image's seed.
-    Returns uint8. class_generators maps a label to a per-class fine-tuned G2 (§3.3), used where present."""
-    labels = np.asarray(labels, np.int32)
-    refined = np.zeros((len(labels), 64, 64, 3), np.uint8)
-    bar = progress(len(labels), label)
-    for start in range(0, len(labels), batch_size):
-        stop = min(start + batch_size, len(labels))
-        second = noise_for(seeds[start:stop], latent_dim, streams=2)[1]
-        condition, batch_labels = np.asarray(conditions[start:stop], np.float32), labels[start:stop]
-        output = np.zeros((stop - start, 64, 64, 3), np.float32)
-        for value in np.unique(batch_labels):
-            mask = batch_labels == value
-            generator = (class_generators or {}).get(int(value), conditional_generator)
-            inputs = [second[mask], condition[mask]]
-            if len(generator.inputs) > 2:
-                inputs.append(batch_labels[mask])
-            output[mask] = np.asarray(generator(inputs, training=False))
-        refined[start:stop] = from_model_range(output)
-        bar.update(stop)
-    return refined
-
-
-def refine_samples(dcgan_generator, conditional_generator, labels: np.ndarray, seeds: np.ndarray,
-                   latent_dim: int = 100, batch_size: int = 128, label: str = "synthesis",
-                   class_generators: dict | None = None):
-    """The paper's literal sampler, class-blind: c = G1(z1), x = G2(z2, c, y). Returns
-    (refined, conditions) as uint8. Used to monitor image quality during stage 2; the synthesize
-    stage draws c class-aware (`class_aware_conditions`)."""
-    conditions = draw_conditions(dcgan_generator, labels, seeds, np.zeros(len(seeds), np.int32), latent_dim, batch_size)
-    refined = refine(conditional_generator, conditions, labels, seeds, latent_dim, batch_size, label, class_generators)
-    return refined, from_model_range(conditions)

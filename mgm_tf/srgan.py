@@ -14,7 +14,9 @@ from keras import layers, ops
 
 from mgm_tf.data.batches import sr_full_pairs, sr_input
 from mgm_tf.blocks import generator_batch_norm
-from mgm_tf.gan import GANTrainer, discriminator_loss, generator_loss, mean_squared_error, progress
+from mgm_tf.gan import GANTrainer
+from mgm_tf.losses import discriminator_loss, generator_loss, mean_squared_error
+from mgm_tf.sampling import progress
 from mgm_tf.imaging import from_model_range, peak_signal_to_noise, resize_all, structural_similarity
 from mgm_tf.io import write_json
 from mgm_tf.run import compile_trainer, fit_stage, save_networks, strategy_scope

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from mgm_tf import judge
+from mgm_tf import classifier, judge
 from mgm_tf.dcgan import load_dcgan_generator
-from mgm_tf.gan import image_seed, progress
+from mgm_tf.sampling import draw_conditions, image_seed, progress, refine
 from mgm_tf.imaging import from_model_range
 from mgm_tf.io import save_array, write_csv
 from mgm_tf.plots import save_grid
-from mgm_tf.refinement import build_conditional, draw_conditions, refine
+from mgm_tf.refinement import build_conditional
 
 CONDITIONINGS = ("class_aware", "class_blind", "conditional_g1")
 
@@ -60,7 +60,7 @@ def class_aware_conditions(dcgan_generator, selector, labels: np.ndarray, seeds:
             break
         conditions = draw_conditions(dcgan_generator, labels[pending], seeds[pending], np.full(len(pending), attempt),
                                      latent_dim)
-        own = judge.classify(selector, from_model_range(conditions), channels)[np.arange(len(pending)), labels[pending]]
+        own = classifier.classify(selector, from_model_range(conditions), channels)[np.arange(len(pending)), labels[pending]]
         accepted = own >= thresholds[labels[pending]]
         better = accepted | (own > result["probability"][pending])  # an accepted draw wins over a likelier rejected one
         kept = pending[better]
@@ -160,7 +160,7 @@ def stage_synthesize(run, prepared, strategy=None) -> dict:
     save_array(stage_dir / "conditions.npy", from_model_range(drawn["conditions"]))
     thresholds = [entry["threshold"] for entry in judge.label_status(run, prepared.class_names).values()]
     judged = judge.judge_images(selector, refined, labels, prepared.channels, thresholds)
-    refereed = judge.classify(referee, refined, prepared.channels)
+    refereed = classifier.classify(referee, refined, prepared.channels)
     rows = candidate_rows(run, prepared, labels, seeds, drawn, judged, refereed, bool(per_class))
     write_csv(stage_dir / "candidates.csv", rows, CANDIDATE_COLUMNS)
     save_grid(np.concatenate([from_model_range(drawn["conditions"][:8]), refined[:8]]), stage_dir / "g1_then_g2.png",

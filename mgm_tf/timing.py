@@ -150,7 +150,7 @@ EVALUATION_STAGES = ("baseline_cgan", "baseline_cyclegan", "utility")
 def _trainers(run, prepared):
     """(stage, trainer or classifier, one batch) for every training stage the configuration runs."""
     from mgm_tf.baselines import cyclegan
-    from mgm_tf import judge
+    from mgm_tf import classifier
     from mgm_tf.dcgan import dcgan_trainer, g1_classes
     from mgm_tf.device import resolve_jit
     from mgm_tf.refinement import conditional_trainer
@@ -172,13 +172,13 @@ def _trainers(run, prepared):
     crop, sr_batch = config.srgan.crop, config.srgan.batch_size
     high = rng.uniform(-1, 1, (sr_batch, crop, crop, 3)).astype(np.float32)
     yield "srgan", srgan_trainer(run, None)[0], (high[:, ::4, ::4], high)
-    classifier = judge.compiled_classifier(classes)
+    judge_network = classifier.compiled_classifier(classes)
     classifier_batch = min(32, max(1, len(prepared.indices("train")) // 2))
-    yield "judge", classifier, (rng.uniform(0, 1, (classifier_batch, 64, 64, 3)).astype(np.float32),
+    yield "judge", judge_network, (rng.uniform(0, 1, (classifier_batch, 64, 64, 3)).astype(np.float32),
                                 (np.arange(classifier_batch) % classes).astype(np.int32))
     from mgm_tf.evaluation.utility import UTILITY_BLOCKS, UTILITY_WIDTH
 
-    utility = judge.compiled_classifier(classes, UTILITY_WIDTH, UTILITY_BLOCKS)
+    utility = classifier.compiled_classifier(classes, UTILITY_WIDTH, UTILITY_BLOCKS)
     yield "utility", utility, (rng.uniform(0, 1, (32, 64, 64, 3)).astype(np.float32),
                                (np.arange(32) % classes).astype(np.int32))
     if config.evaluation.baselines:
@@ -195,12 +195,12 @@ def estimate(run, prepared, steps: int = 8) -> list[dict]:
     takes, the seconds per step measured here (random data of the configured shapes), and the
     time that makes with each fresh trainer's first call (its tracing). Stages that train nothing
     (synthesis, filter, export, report) take seconds to minutes and are not listed."""
-    from mgm_tf import judge
+    from mgm_tf import classifier
 
     counts = [len(prepared.indices("train", label)) for label in range(prepared.num_classes)]
     planned = configured_steps(run.config, counts)
     rows, measured = [], {}
-    with judge.fresh_models():
+    with classifier.fresh_models():
         for stage, trainer, batch in _trainers(run, prepared):
             measured[stage] = seconds_per_step(trainer, batch, steps)
     for stage, (per_step, first_call) in measured.items():

@@ -40,7 +40,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from mgm_tf import backend, callbacks, dcgan, judge, refinement, srgan  # noqa: E402
+from mgm_tf import backend, callbacks, classifier, dcgan, refinement, srgan  # noqa: E402
 from mgm_tf.baselines import cyclegan  # noqa: E402
 from mgm_tf.gan import GANTrainer  # noqa: E402
 from mgm_tf.io import read_history  # noqa: E402
@@ -82,7 +82,7 @@ def build(name: str):
         trainer = refinement.ConditionalRefinementTrainer(*networks, mode_seeking=1.0, diff_augment=True)
         return trainer, networks, (images, labels)
     if name == "judge":
-        model = judge.build_classifier(2, width=8, blocks=2)
+        model = classifier.build_classifier(2, width=8, blocks=2)
         return model, [model], (untied(np.repeat(images, 3, -1)), labels)
     conditional = name == "cgan_baseline"
     networks = [dcgan.build_dcgan_generator(base_filters=32, num_classes=2 if conditional else None),

@@ -63,15 +63,15 @@ def test_step_clock_runs_the_calls_it_times_and_refuses_no_steps():
     and the estimate pairs each stage with its measured time."""
     import numpy as np
 
-    from mgm_tf import judge, timing
+    from mgm_tf import classifier, timing
 
-    classifier = judge.compiled_classifier(2)
+    network = classifier.compiled_classifier(2)
     batch = (np.zeros((4, 64, 64, 3), np.float32), np.array([0, 1, 0, 1], np.int32))
-    per_step, first = timing.seconds_per_step(classifier, batch, steps=3, steps_per_call=2)
-    assert int(keras.ops.convert_to_numpy(classifier.optimizer.iterations)) == 8
+    per_step, first = timing.seconds_per_step(network, batch, steps=3, steps_per_call=2)
+    assert int(keras.ops.convert_to_numpy(network.optimizer.iterations)) == 8
     assert 0.0 <= per_step < float("inf") and first > 0.0
     with pytest.raises(ValueError, match="at least 1"):
-        timing.seconds_per_step(classifier, batch, steps=0)
+        timing.seconds_per_step(network, batch, steps=0)
     rows = [{"stage": "dcgan", "seconds": 40.0}, {"stage": "utility", "seconds": 10.0}]
     assert timing.against_measured(rows, {"dcgan": 50.0, "cgan": 3.0}) == [
         {"stage": "dcgan", "predicted": 40.0, "measured": 50.0, "ratio": 1.25}]

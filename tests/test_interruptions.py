@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mgm_tf import callbacks, config, dcgan, judge
+from mgm_tf import callbacks, classifier, config, dcgan
 from mgm_tf.io import read_csv, recover_directory
 from mgm_tf.pipeline import run_pipeline
 from mgm_tf.run import Run, fit_stage
@@ -152,10 +152,10 @@ io.replace_directory(Path(sys.argv[1]), Path(sys.argv[2]))
 
 
 def test_resume_keeps_one_history_and_one_kid_row_per_epoch(tmp_path):
-    classifier = judge.build_classifier(2)
+    network = classifier.build_classifier(2)
 
     def feature_fn(images):
-        return judge.pooled_features(classifier, images, 3)
+        return classifier.pooled_features(network, images, 3)
 
     real = feature_fn(np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8))
 

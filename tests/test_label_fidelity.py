@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from mgm_tf import acceptance, dcgan, gan, imaging, judge, quality_filter, refinement, synthesis
+from mgm_tf import acceptance, classifier, dcgan, imaging, judge, quality_filter, sampling, synthesis
 from mgm_tf.data import fixtures
 from mgm_tf.evaluation import label_fidelity
 
@@ -206,19 +206,19 @@ def _brightness_judge(threshold: float, steepness: float = 20_000.0) -> keras.Mo
 def test_class_aware_conditions_reach_the_threshold_and_are_kept_as_accepted():
     keras.utils.set_random_seed(0)
     generator = dcgan.build_dcgan_generator(base_filters=32)
-    seeds = np.array([gan.image_seed(0, label, index) for label in (0, 1) for index in range(12)], np.uint64)
+    seeds = np.array([sampling.image_seed(0, label, index) for label in (0, 1) for index in range(12)], np.uint64)
     labels = np.repeat(np.array([0, 1], np.int32), 12)
-    blind = imaging.from_model_range(refinement.draw_conditions(generator, labels, seeds, np.zeros(24, np.int32), 100))
+    blind = imaging.from_model_range(sampling.draw_conditions(generator, labels, seeds, np.zeros(24, np.int32), 100))
     selector = _brightness_judge(float(np.median(blind.mean(axis=(1, 2, 3)) / 255.0)))
     drawn = synthesis.class_aware_conditions(generator, selector, labels, seeds, np.array([0.8, 0.8]), 100, 3,
                                              max_attempts=40, label="")
     assert drawn["accepted"].all() and drawn["attempts"].max() > 0 and (drawn["probability"] >= 0.8).all()
     assert np.array_equal(drawn["draws"], drawn["attempts"] + 1)  # accepted at its last draw
     kept = imaging.from_model_range(drawn["conditions"])
-    again = imaging.from_model_range(refinement.draw_conditions(generator, labels, seeds, drawn["attempts"], 100))
+    again = imaging.from_model_range(sampling.draw_conditions(generator, labels, seeds, drawn["attempts"], 100))
     assert np.abs(kept.astype(int) - again).max() <= 1  # regenerable from (seed, attempt)
-    assert (judge.classify(selector, kept, 3)[np.arange(24), labels] >= 0.8).all()
-    assert (judge.classify(selector, blind, 3).argmax(axis=1) == labels).mean() < 0.8  # the blind draw was not
+    assert (classifier.classify(selector, kept, 3)[np.arange(24), labels] >= 0.8).all()
+    assert (classifier.classify(selector, blind, 3).argmax(axis=1) == labels).mean() < 0.8  # the blind draw was not
 
 
 def test_a_condition_no_draw_reaches_keeps_its_likeliest_draw_and_counts_every_draw():

@@ -184,14 +184,14 @@ def test_stage_without_its_input_is_refused(tmp_path):
 
 
 def test_candidates_are_regenerable_from_their_seeds(smoke_run):
-    from mgm_tf import refinement
+    from mgm_tf import sampling
     from mgm_tf.synthesis import load_generators
 
     run, _ = smoke_run
     rows = read_csv(run.path / "candidates" / "candidates.csv")
     images = np.load(run.path / "candidates" / "images.npy")
     g1, g2, per_class = load_generators(run, ["NORMAL", "PNEUMONIA"])
-    again, _ = refinement.refine_samples(g1, g2, np.array([int(rows[3]["label"])]), np.array([int(rows[3]["seed"])]), label="")
+    again, _ = sampling.refine_samples(g1, g2, np.array([int(rows[3]["label"])]), np.array([int(rows[3]["seed"])]), label="")
     assert np.abs(again[0].astype(int) - images[3]).max() <= 1
 
 

@@ -332,3 +332,16 @@ def test_the_r1_estimate_matches_the_exact_input_gradient_norm_and_trains():
     assert np.isfinite(history["d_loss"][-1])
     with pytest.raises(ValueError, match="r1"):
         dcgan.DCGANTrainer(dcgan.build_dcgan_generator(base_filters=32), critic, r1=-1.0)
+
+
+def test_g1_mode_coverage_flags_a_collapsed_g1_and_passes_one_that_matches_the_training_shares():
+    from mgm_tf.evaluation import modes
+
+    train = np.repeat([0, 1, 2], [88, 115, 49])
+    collapsed = modes.share_gap(np.repeat([0, 1, 2], [830, 120, 50]), train, 3)
+    assert collapsed["largest_gap"] == pytest.approx(0.83 - 88 / 252, abs=1e-6) and not collapsed["within"]
+    assert collapsed["low"] <= collapsed["largest_gap"] <= collapsed["high"] and collapsed["low"] > 0.4
+    matched = modes.share_gap(modes.class_mix(train, 3, 1000), train, 3)
+    assert matched["largest_gap"] < 0.002 and matched["within"]
+    assert "**not within** 10%" in modes.mode_lines({**collapsed, "referee_on_real": [0.4, 0.4, 0.2]})[0]
+    assert np.bincount(modes.class_mix(train, 3, 7)).tolist() == [3, 3, 1]  # largest remainders: 2.44, 3.19, 1.36

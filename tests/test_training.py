@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mgm_tf import augment, dcgan, gan, refinement, srgan
+from mgm_tf import augment, dcgan, losses, refinement, srgan
 from mgm_tf.baselines import cyclegan
 from mgm_tf.run import fit_stage
 
@@ -160,8 +160,8 @@ def test_refinement_output_depends_on_the_label():
 
 def test_mode_seeking_term_penalises_a_generator_that_ignores_its_noise():
     noise = np.random.default_rng(0).standard_normal((4, 100)).astype("float32")
-    varied = float(gan.mode_seeking_term(_images(4), noise))
-    collapsed = float(gan.mode_seeking_term(np.repeat(_images(1), 4, axis=0), noise))
+    varied = float(losses.mode_seeking_term(_images(4), noise))
+    collapsed = float(losses.mode_seeking_term(np.repeat(_images(1), 4, axis=0), noise))
     assert collapsed > 1000 * varied
 
 

@@ -12,7 +12,8 @@ import numpy as np
 from keras import layers, ops
 
 from mgm_tf.data.batches import pair_input
-from mgm_tf.gan import LEAK, GANTrainer, discriminator_loss, generator_loss, mean_absolute_error, unpack
+from mgm_tf.gan import LEAK, GANTrainer, unpack
+from mgm_tf.losses import discriminator_loss, generator_loss, mean_absolute_error
 from mgm_tf.imaging import to_model_range
 from mgm_tf.run import compile_trainer, fit_stage, save_networks, strategy_scope
 

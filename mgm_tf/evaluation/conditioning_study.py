@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from mgm_tf import config as config_module
-from mgm_tf import acceptance, judge
+from mgm_tf import acceptance, classifier, judge
 from mgm_tf.card import describe_estimate
 from mgm_tf.data import fixtures
 from mgm_tf.evaluation import label_fidelity
@@ -110,7 +110,7 @@ def measure_selection(run: Run, prepared, class_names, exported: bool) -> dict:
         labels = np.array([int(row["label"]) for row in rows], np.int32)
     status = np.array([row["label_status"] for row in rows])
     oracle = fixtures.oracle_class(to_eval_images(images, 1), class_names)
-    calls = {name: judge.classify(judge.load(run, name, len(class_names)), images, prepared.channels).argmax(axis=1)
+    calls = {name: classifier.classify(judge.load(run, name, len(class_names)), images, prepared.channels).argmax(axis=1)
              for name in judge.NETWORKS}
     info = run.done_info("judge")
     estimates = label_fidelity.estimated_accuracy(info["referee"]["confusion"], labels, calls["referee"], class_names)
@@ -212,9 +212,9 @@ def mixture_study(run: Run, class_names, per_class: int = 30, per_pair: int = 4,
     calibration = np.asarray(info["calibration_indices"], np.int64)
     checked = [info["judge"]["classes"][name]["checked"] for name in class_names]
     unfloored = judge.acceptance_thresholds(prepared.labels[calibration],
-                                            judge.classify(selector, prepared.images_gan[calibration], 3), checked)
-    probabilities = judge.classify(selector, images, prepared.channels)
-    referee = judge.classify(judge.load(run, "referee", len(class_names)), images, prepared.channels).argmax(axis=1)
+                                            classifier.classify(selector, prepared.images_gan[calibration], 3), checked)
+    probabilities = classifier.classify(selector, images, prepared.channels)
+    referee = classifier.classify(judge.load(run, "referee", len(class_names)), images, prepared.channels).argmax(axis=1)
     estimates = label_fidelity.estimated_accuracy(info["referee"]["confusion"], labels, referee, class_names)
     truth = np.where(pure, labels, -1)  # a mixture is no class's image
     result = {"num_pure": int(pure.sum()), "num_mixtures": int((~pure).sum()), "rules": {}}

@@ -19,9 +19,10 @@ from mgm_tf.evaluation import features, label_fidelity, metrics
 from mgm_tf.evaluation.measure import (exported_dataset, feature_trust, label_metrics, lean, quality_metrics,
                                        to_eval_images)
 from mgm_tf.evaluation.samples import baseline_sets
-from mgm_tf.evaluation.report import stage_rows, write_evaluation_figures, write_run_report
+from mgm_tf.evaluation.comparison_report import write_evaluation_figures
+from mgm_tf.evaluation.report import stage_rows, write_run_report
 from mgm_tf.evaluation.utility import utility_experiments
-from mgm_tf.gan import class_cycle, image_seed
+from mgm_tf.sampling import class_cycle, image_seed
 from mgm_tf.io import read_csv, write_json
 from mgm_tf.pipeline import run_pipeline
 from mgm_tf.srgan import build_srgan, super_resolve

@@ -42,7 +42,7 @@ def build_inception(weights: str | None = "imagenet") -> Extractor:
 
 
 def domain_extractor(model: keras.Model, dataset: str, role: str = "referee") -> Extractor:
-    """The pooled features of a trained domain CNN (`judge.build_classifier`), named with its role."""
+    """The pooled features of a trained domain CNN (`classifier.build_classifier`), named with its role."""
     features = keras.Model(model.input, model.get_layer("features").output, name="domain_features")
     return Extractor(f"domain_cnn({dataset}, {role})", False, features, 64, "unit")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from mgm_tf.data.decode import read_image
-from mgm_tf import judge
+from mgm_tf import classifier, judge
 from mgm_tf.evaluation import features, label_fidelity, metrics
 from mgm_tf.imaging import resize_all, to_channels
 from mgm_tf.io import read_csv
@@ -102,7 +102,7 @@ def label_metrics(model, images, labels, channels: int, class_names, confusion=N
     """Agreement of each image's label with a classifier's prediction, overall and per class; with
     the classifier's confusion matrix on real held-out images, the estimated share of right labels
     (`label_fidelity.estimated_accuracy`)."""
-    scores = judge.classify(model, images, channels)
+    scores = classifier.classify(model, images, channels)
     predicted = scores.argmax(axis=1)
     result = {**label_fidelity.agreement(labels, predicted, class_names),
               "mean_label_probability": float(scores[np.arange(len(labels)), labels].mean()) if len(labels) else None}

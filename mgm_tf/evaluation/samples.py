@@ -7,7 +7,7 @@ import numpy as np
 
 from mgm_tf.baselines.cyclegan import build_cyclegan, cycle_domains
 from mgm_tf.dcgan import build_dcgan, unconditional_samples
-from mgm_tf.gan import class_cycle, image_seed
+from mgm_tf.sampling import class_cycle, image_seed
 from mgm_tf.imaging import from_model_range
 
 

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from mgm_tf import judge
+from mgm_tf import classifier, judge
 from mgm_tf.evaluation import features, metrics
+from mgm_tf.evaluation.modes import g1_samples, mode_coverage, mode_lines, shares_text
 from mgm_tf.imaging import resize_all, to_channels
 from mgm_tf.io import read_csv
 from mgm_tf.kid import unit_scaled
@@ -111,7 +112,7 @@ def measure_set(name: str, images: np.ndarray, labels, space: dict, seed: int = 
            "two_sample": classifier_two_sample_test(real, own, seed=seed),
            **metrics.precision_recall(real, own, min(NEIGHBOURS, len(real) - 1, len(own) - 1)),
            **density_coverage(real, own)}
-    calls = judge.classify(space["referee"], images, space["channels"]).argmax(axis=1)
+    calls = classifier.classify(space["referee"], images, space["channels"]).argmax(axis=1)
     row["class_shares"] = (np.bincount(calls, minlength=space["num_classes"]) / max(1, len(calls))).tolist()
     if labels is not None:
         row["label_agreement"] = float(np.mean(calls == np.asarray(labels)))
@@ -178,30 +179,12 @@ CHAIN = (("G1+G2", "G1 alone"), ("+ filter", "G1+G2"), ("+ SR (export)", "+ filt
          ("+ filter", "random 20 % (control)"), ("+ SR (export)", "DCGAN alone"), ("+ SR (export)", "cGAN baseline"))
 
 
-def class_mix(train_labels: np.ndarray, num_classes: int, count: int) -> np.ndarray:
-    """`count` labels in the training data's class proportions (largest remainders), classes
-    interleaved: what an unconditional G1 that covered every mode would be measured against."""
-    shares = np.bincount(train_labels, minlength=num_classes) / len(train_labels) * count
-    counts = np.floor(shares).astype(int)
-    counts[np.argsort(counts - shares)[:count - counts.sum()]] += 1
-    position = np.concatenate([(np.arange(n) + 0.5) / n for n in counts])  # spread each class over the list
-    return np.repeat(np.arange(num_classes), counts)[np.argsort(position, kind="stable")].astype(np.int32)
-
-
 def comparison_sets(run, prepared, count: int) -> dict:
     """The rows beside the chain: DCGAN alone (G1's samples for fresh seeds, as `evaluate` draws
     them) and the cGAN baseline where it ran, `count` images each, at 64 px."""
-    from mgm_tf.dcgan import load_dcgan_generator, unconditional_samples
     from mgm_tf.evaluation.samples import baseline_sets
-    from mgm_tf.gan import image_seed
 
-    seeds = np.array([image_seed(run.config.seed + 7, 0, index) for index in range(count)], np.uint64)
-    generator = load_dcgan_generator(run, prepared.num_classes)
-    labels = None
-    if len(generator.inputs) > 1:  # a class-conditional G1 alone draws its classes as the training data has them
-        labels = class_mix(prepared.labels[prepared.indices("train")], prepared.num_classes, count)
-    sets = {"DCGAN alone": (unconditional_samples(generator, seeds, run.config.dcgan.latent_dim, labels=labels,
-                                                  label=""), labels)}
+    sets = {"DCGAN alone": g1_samples(run, prepared, count)}
     baselines = baseline_sets(run, prepared, count)
     if "cGAN" in baselines:
         sets["cGAN baseline"] = baselines["cGAN"]
@@ -281,6 +264,7 @@ def stage_value(run, prepared, extra_sets=None, seed: int = 0) -> dict:
     for row in rows.values():
         row.pop("features")
     return {"judged": True, "rows": rows, "stages": stages, "real_shares": space["real_shares"],
+            "modes": mode_coverage(run, prepared, space, seed=seed),
             "num_real": len(space["real_features"]), "space": space["extractor"].name,
             "super_resolution": super_resolution_control(run, prepared, seed)}
 
@@ -299,7 +283,7 @@ def stage_value_lines(result: dict, baselines=("DCGAN alone", "cGAN baseline")) 
               "separating equal numbers of real and synthetic images (0.5: cannot be told apart; 1.0: every image "
               "told apart), 95 % interval; P/R precision/recall, D/C density/coverage "
               "(k = 5); labels: the referee's agreement with the labels; classes: the referee's class shares "
-              f"(real: {_shares(result['real_shares'])}); memorised: share closer to a training image than held-out "
+              f"(real: {shares_text(result['real_shares'])}); memorised: share closer to a training image than held-out "
               "real images come.", "",
               "| set | n | KID ×100 | two-sample accuracy | P / R | D / C | labels | classes | memorised |",
               "|---|---|---|---|---|---|---|---|---|"]
@@ -309,11 +293,12 @@ def stage_value_lines(result: dict, baselines=("DCGAN alone", "cGAN baseline")) 
         lines.append(f"| {name} | {row['n']} | {row['kid']['mean'] * 100:.2f} ± {row['kid']['std'] * 100:.2f} | "
                      f"{test['accuracy']:.2f} [{test['low']:.2f}, {test['high']:.2f}] | {row['precision']:.2f} / "
                      f"{row['recall']:.2f} | {row['density']:.2f} / {row['coverage']:.2f} | {agreement} | "
-                     f"{_shares(row['class_shares'])} | {row['memorised']:.0%} |")
+                     f"{shares_text(row['class_shares'])} | {row['memorised']:.0%} |")
     lines += ["", "| stage | compared with | KID ×100 change [95 % range] | verdict |", "|---|---|---|---|"]
     lines += [f"| {entry['stage']} | {entry['input']} | {_interval(entry['kid_change'])} | **{entry['verdict']}** |"
               for entry in result["stages"]]
-    return lines + [""] + _super_resolution_lines(result.get("super_resolution")) + _baseline_lines(result, baselines)
+    return (lines + [""] + mode_lines(result.get("modes")) + _super_resolution_lines(result.get("super_resolution"))
+            + _baseline_lines(result, baselines))
 
 
 def _super_resolution_lines(control: dict | None) -> list[str]:
@@ -326,10 +311,6 @@ def _super_resolution_lines(control: dict | None) -> list[str]:
     return [f"SR against bicubic on the same selected images at 256 px, in radial power-spectrum features (what "
             f"fine detail an image has) against held-out real images: {cells}; KID ×100 change "
             f"{_interval(control['kid_change'])}: **{control['verdict']}**.", ""]
-
-
-def _shares(shares) -> str:
-    return " / ".join(f"{value:.0%}" for value in shares)
 
 
 def _baseline_lines(result: dict, baselines) -> list[str]:

@@ -1,6 +1,6 @@
 """Downstream utility: does synthetic data help a classifier on real, held-out patients?
 
-One classifier architecture, deliberately not the judge's (`judge.build_classifier` with
+One classifier architecture, deliberately not the judge's (`classifier.build_classifier` with
 `UTILITY_WIDTH` filters and `UTILITY_BLOCKS` blocks instead of 32 and 3), with seeds of its own
 (`UTILITY_SEED_OFFSET` + i), is trained on
   (a) real training data, (b) synthetic only (train on synthetic, test on real),
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mgm_tf import judge
+from mgm_tf import classifier
 from mgm_tf.evaluation.metrics import classification_metrics
 
 
@@ -33,9 +33,9 @@ def reduced_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray
 
 
 def _fit_and_test(images, labels, test_images, test_labels, num_classes, seed, epochs) -> dict:
-    model = judge.train_classifier(images, labels, num_classes, epochs=epochs, seed=UTILITY_SEED_OFFSET + seed,
+    model = classifier.train_classifier(images, labels, num_classes, epochs=epochs, seed=UTILITY_SEED_OFFSET + seed,
                                    width=UTILITY_WIDTH, blocks=UTILITY_BLOCKS)
-    probabilities = judge.classify(model, test_images, test_images.shape[-1])
+    probabilities = classifier.classify(model, test_images, test_images.shape[-1])
     return classification_metrics(test_labels, probabilities)
 
 
