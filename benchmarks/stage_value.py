@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--dcgan-steps", type=int, default=2000)
     parser.add_argument("--cgan-steps", type=int, default=800)
     parser.add_argument("--candidates", type=int, default=100)
-    parser.add_argument("--filters", nargs="+", default=["paper", "realism"], choices=["paper", "realism", "paper+realism"],
+    parser.add_argument("--filters", nargs="+", default=["paper", "realism"], choices=["paper", "realism", "paper+realism", "inside"],
                         help="filter scores; the first is each refiner's own run, the others reuse its candidates")
     parser.add_argument("--g1-average", type=float, default=0.0, help="EMA decay of G1's weights (0: none)")
     parser.add_argument("--r1", type=float, default=0.0, help="R1 penalty weight on D1 (0: none)")

@@ -238,20 +238,18 @@ def data_source(dataset: str, images_per_class: int = 4) -> None:
 
 def tensorboard(run) -> None:
     """TensorBoard on the run's logs (every GAN stage writes <stage>/tensorboard/): started
-    inline in Colab, described elsewhere (`tensorboard --logdir RUN` in a terminal)."""
-    logs = sorted(run.path.glob("*/tensorboard"))
-    if not logs:
-        print(f"no TensorBoard logs in {run.path} yet (the smoke preset writes none; a full run writes "
-              "<stage>/tensorboard/ as it trains)")
-        return
+    inline in Colab, described elsewhere (`tensorboard --logdir RUN` in a terminal). Call it
+    before training: TensorBoard rereads the folder every 30 s, so each stage's curves appear
+    while it trains."""
     if in_colab():
         from IPython import get_ipython
 
         get_ipython().run_line_magic("load_ext", "tensorboard")
         get_ipython().run_line_magic("tensorboard", f"--logdir {run.path}")
         return
-    print(f"TensorBoard logs of {len(logs)} stage(s): {', '.join(path.parent.name for path in logs)}. In a terminal: "
-          f"tensorboard --logdir {run.path}; in Jupyter: %load_ext tensorboard, then %tensorboard --logdir {run.path}")
+    print(f"In a terminal: tensorboard --logdir {run.path}; in Jupyter: %load_ext tensorboard, then "
+          f"%tensorboard --logdir {run.path}. Each GAN stage writes <stage>/tensorboard/ as it trains (the smoke "
+          "preset writes none).")
 
 
 def download_synthetic(run) -> Path:
@@ -298,15 +296,16 @@ def _jpeg(image, width: int):
 
 
 def show(*paths, width: int = 640) -> None:
-    """Show saved figures inline (their paths are printed outside a notebook)."""
+    """Show saved figures inline (their paths are printed outside a notebook). A missing figure
+    is a ValueError naming it, so a notebook cell (and nbval) fails instead of showing nothing."""
     from PIL import Image
 
+    missing = [str(path) for path in paths if not Path(path).exists()]
+    if missing:
+        raise ValueError(f"figure(s) not produced: {', '.join(missing)}: run the stage that makes them first")
     for path in paths:
-        if Path(path).exists():
-            with Image.open(path) as image:
-                _display(_jpeg(image, width))
-        else:
-            print(f"(not produced yet: {path})")
+        with Image.open(path) as image:
+            _display(_jpeg(image, width))
 
 
 class LiveImage:

@@ -20,7 +20,9 @@ from mgm_tf import config as config_module
 from mgm_tf.colab import (LiveImage, connect_drive, data_source, download_synthetic, drive_runs,  # noqa: F401
                           in_colab, mirror_to_drive, quiet_tensorflow, run_directory, set_smoke_mode, show,
                           show_figure, show_markdown, smoke_mode, tensorboard)
-from mgm_tf.notebook_checks import export_facts, filter_facts, metric_facts, table_facts, training_facts  # noqa: F401
+from mgm_tf.notebook_checks import (export_facts, filter_facts, metric_facts, table_facts, training_facts,  # noqa: F401
+                                    variety_facts)
+from mgm_tf.notebook_figures import show_untrained_and_trained_g1, show_untrained_and_trained_srgan  # noqa: F401
 
 # Full-size training time (paper settings: 1,000 epochs for each GAN, the SRGAN's 100 epochs on 96 px
 # crops) on a 2-core AVX2 CPU: measured step times × steps, 17.6 + 26.4 + 49.6 h (benchmarks/README.md).
@@ -117,7 +119,7 @@ def run_stages(run, *stages):
     return run_pipeline(run, list(stages) or None)
 
 
-def show_resources(run, prepared) -> None:
+def show_resources(run, prepared) -> list[dict]:
     """This runtime (GPU and its memory, CPU cores, memory, free disk) and how long the run's
     configuration will take on it, evaluation and baselines included: a few train steps of each
     stage measured here × the steps the configuration asks for."""
@@ -134,6 +136,22 @@ def show_resources(run, prepared) -> None:
         lines.append(f"| **{part}** | | | | **{timing.format_duration(total)}** |")
     show_markdown("\n".join(lines) + "\n\nSynthesis, the filter, the export and the measurements add seconds to "
                   "minutes. Steps are measured after warm-up on random data of the configured shapes.")
+    return rows
+
+
+def show_estimate_against_measured(estimate: list[dict], timings: dict) -> None:
+    """After training: each stage's estimate (the resources cell's) next to the time it took."""
+    from mgm_tf import timing
+
+    rows = timing.against_measured(estimate, timings)
+    if not rows:
+        print("no stage of the estimate ran in this session (finished stages are skipped when a run resumes)")
+        return
+    lines = ["| stage | estimated | took | took / estimated |", "|---|---|---|---|"]
+    lines += [f"| {row['stage']} | {timing.format_duration(row['predicted'])} | {timing.format_duration(row['measured'])} "
+              f"| {row['ratio']:.2f} |" for row in rows if row["ratio"] is not None]
+    show_markdown("\n".join(lines) + "\n\nA stage's time includes what its steps do not: building and tracing its "
+                  "networks, saving, sample grids and (stage 2) KID during training.")
 
 
 def show_train_step(trainer_class) -> None:
@@ -145,11 +163,11 @@ def show_train_step(trainer_class) -> None:
     show_code(trainer_class.jax_train_step if backend.is_jax() else trainer_class.tensorflow_train_step)
 
 
-def show_code(function) -> None:
-    """The source of a function (a trainer's `train_step`): the code a reader came to learn."""
+def show_code(*functions) -> None:
+    """The source of functions (a trainer's `train_step`, a loss): the code a reader came to learn."""
     import inspect
 
-    source = inspect.getsource(function)
+    source = "\n\n".join(inspect.getsource(function) for function in functions)
     try:
         from IPython.display import Code
 
@@ -162,8 +180,15 @@ def show_code(function) -> None:
 
 def show_samples(run, stage: str) -> None:
     """The latest fixed-noise sample grid of a trained stage."""
+    show(sample_grids(run, stage)[-1])
+
+
+def sample_grids(run, stage: str) -> list[Path]:
+    """A trained stage's fixed-noise sample grids, oldest first; a ValueError when there are none."""
     grids = sorted((run.path / stage / "samples").glob("epoch_*.png"))
-    show(grids[-1]) if grids else print(f"no sample grids in {run.path / stage / 'samples'}")
+    if not grids:
+        raise ValueError(f"no sample grids in {run.path / stage / 'samples'}: run the {stage} stage first")
+    return grids
 
 
 def show_history(run, stage: str) -> None:
@@ -223,7 +248,10 @@ def show_filter(run) -> None:
 
 
 def show_synthetic(run) -> None:
-    show(*sorted((run.path / "report").glob("real_vs_synthetic_*.png")))
+    figures = sorted((run.path / "report").glob("real_vs_synthetic_*.png"))
+    if not figures:
+        raise ValueError(f"no real_vs_synthetic_*.png in {run.path / 'report'}: run the report stage first")
+    show(*figures)
 
 
 def show_evaluation(run) -> None:
@@ -233,8 +261,7 @@ def show_evaluation(run) -> None:
 
     metrics = load_metrics(run.path)
     if not metrics:
-        print("no metrics yet: run the evaluation first")
-        return
+        raise ValueError(f"{run.path / 'report' / 'metrics.json'} is missing: run the evaluation first")
     show_markdown("\n".join(line for line in evaluation_markdown(metrics) if not line.startswith("![")))
     names = ("methods_side_by_side.png", "label_disagreements.png", "nearest_pairs.png", "nearest_distances.png",
              "kid_vs_time.png")
@@ -317,9 +344,8 @@ def show_networks(run, stage: str, num_classes: int) -> None:
 
 def show_sample_progress(run, stage: str, count: int = 3) -> None:
     """Fixed-noise sample grids from early, middle and last epochs: what training changed."""
-    grids = sorted((run.path / stage / "samples").glob("epoch_*.png"))
-    chosen = sorted({grids[round(i * (len(grids) - 1) / max(1, count - 1))] for i in range(count)}) if grids else []
-    show(*chosen) if chosen else print(f"no sample grids in {run.path / stage / 'samples'}")
+    grids = sample_grids(run, stage)
+    show(*sorted({grids[round(i * (len(grids) - 1) / max(1, count - 1))] for i in range(count)}))
 
 
 def show_super_resolution(run) -> None:

@@ -1,10 +1,21 @@
-"""The checked cells of the notebooks (nbval compares their output with the committed one):
-facts about a run that hold at any size and that a regression would change. Notebooks call
-them through `mgm_tf.notebook`."""
+"""The checked cells of the notebooks: facts about a run that hold at any size and that a
+regression would change. Each function prints its facts and raises a ValueError naming every
+fact that failed, so the cell fails wherever it runs (nbval, Colab, a user's Jupyter); where
+nbval also compares the output with the committed one, the printed lines are the same at every
+size. Notebooks call them through `mgm_tf.notebook`."""
 
 from __future__ import annotations
 
 import numpy as np
+
+
+def hold(facts: dict[str, bool]) -> None:
+    """Print each fact; a ValueError lists those that do not hold."""
+    failed = [name for name, value in facts.items() if not value]
+    for name, value in facts.items():
+        print(f"{'holds' if value else 'FAILS'}: {name}")
+    if failed:
+        raise ValueError("failed: " + "; ".join(failed))
 
 
 def training_facts(run, stage: str) -> None:
@@ -13,10 +24,10 @@ def training_facts(run, stage: str) -> None:
 
     rows = read_csv(run.path / stage / "history.csv")
     epochs = [int(row["epoch"]) for row in rows]
-    losses = [float(row[name]) for row in rows for name in ("d_loss", "g_loss")]
-    print(f"{stage}: one history row per epoch: {epochs == list(range(run.done_info(stage)['epochs']))}; "
-          f"losses finite: {bool(losses) and all(np.isfinite(losses))}; "
-          f"sample grids saved: {any((run.path / stage / 'samples').glob('epoch_*.png'))}")
+    losses = np.array([float(row[name]) for row in rows for name in ("d_loss", "g_loss")])
+    hold({f"{stage}: one history row per epoch": epochs == list(range(run.done_info(stage)["epochs"])),
+          f"{stage}: losses finite and below 100 in size": bool(losses.size) and bool(np.all(np.abs(losses) < 100)),
+          f"{stage}: sample grids saved": any((run.path / stage / "samples").glob("epoch_*.png"))})
 
 
 def export_facts(run) -> None:
@@ -38,16 +49,19 @@ def export_facts(run) -> None:
     status = judge.label_status(run, prepared.class_names)
     unchecked = [name for name, entry in status.items() if entry["status"] != "checked"]
     card = (folder / "README.md").read_text(encoding="utf-8")
-    print(f"every class of the data exported, as many as selected: {all(exported.values()) and exported == selected}")
-    print(f"manifest columns: {list(rows[0]) == list(MANIFEST_COLUMNS)}; every image marked synthetic: "
-          f"{all(read_marker(folder / row['file']).get('Synthetic') == 'true' and '_synthetic_' in row['file'] for row in rows)}")
-    print(f"image shape: {read_image(folder / rows[0]['file'], prepared.channels).shape}; sha256 of every file as listed: "
-          f"{all(hashlib.sha256((folder / row['file']).read_bytes()).hexdigest() == row['sha256'] for row in rows)}")
-    rows_unchecked = [row for row in rows if row["label_status"] != "checked"]
-    print(f"no row checked in an unchecked class, every unchecked row says why: "
-          f"{all(row['class'] not in unchecked for row in rows if row['label_status'] == 'checked') and all(row['label_reason'] for row in rows_unchecked)}; "
-          f"card and folder name the unchecked classes: "
-          f"{all(name in card for name in unchecked) and (folder / UNCHECKED_NOTE).exists() == bool(rows_unchecked)}")
+    expected_shape = tuple(prepared.images_hr.shape[1:3]) + (prepared.channels,)
+    hold({"every class of the data exported, as many as selected": all(exported.values()) and exported == selected,
+          "the manifest's columns": list(rows[0]) == list(MANIFEST_COLUMNS),
+          "every image marked synthetic": all(read_marker(folder / row["file"]).get("Synthetic") == "true"
+                                              and "_synthetic_" in row["file"] for row in rows),
+          f"image shape {expected_shape}": read_image(folder / rows[0]["file"], prepared.channels).shape == expected_shape,
+          "sha256 of every file as listed": all(hashlib.sha256((folder / row["file"]).read_bytes()).hexdigest()
+                                                == row["sha256"] for row in rows),
+          "no row checked in an unchecked class": all(row["class"] not in unchecked for row in rows
+                                                      if row["label_status"] == "checked"),
+          "every unchecked row says why": all(row["label_reason"] for row in rows if row["label_status"] != "checked"),
+          "card and folder name the unchecked classes": all(name in card for name in unchecked)
+          and (folder / UNCHECKED_NOTE).exists() == any(row["label_status"] != "checked" for row in rows)})
 
 
 def filter_facts(run) -> None:
@@ -55,20 +69,43 @@ def filter_facts(run) -> None:
     selected = run.done_info("filter")["selected_per_class"]
     per_class = run.config.filter.candidates_per_class
     quota = max(1, int(np.floor(run.config.filter.keep_fraction * per_class + 0.5)))
-    print(f"classes: {sorted(selected)}; every class kept images: {all(selected.values())}; "
-          f"none above its quota of {run.config.filter.keep_fraction:.0%}: {all(v <= quota for v in selected.values())}")
+    hold({f"classes {sorted(selected)}: every class kept images": all(selected.values()),
+          f"none above its quota of {run.config.filter.keep_fraction:.0%}": all(v <= quota for v in selected.values())})
 
 
 def metric_facts(metrics: dict) -> None:
     """Facts of an evaluation that hold at any size: the final dataset was measured, every measured
     row's numbers are finite, and label agreement came from the referee."""
     measured = {name: row for name, row in metrics["rows"].items() if row["status"] == "measured"}
-    values = [row[space][key]["mean"] if isinstance(row[space][key], dict) else row[space][key]
-              for row in measured.values() for space in ("domain", "pixels") for key in ("kid", "precision", "recall")]
-    print(f"MixGANMed measured: {'MixGANMed' in measured}; rows measured: {len(measured) >= 5}; "
-          f"KID, precision, recall finite: {all(np.isfinite(values))}")
-    print(f"label agreement by the referee, checked on held-out images: "
-          f"{metrics['label_referee'].endswith('referee)') and metrics['label_ceiling'] is not None}")
+
+    def values(key):
+        return [row[space][key]["mean"] if isinstance(row[space][key], dict) else row[space][key]
+                for row in measured.values() for space in ("domain", "pixels")]
+
+    hold({"MixGANMed measured": "MixGANMed" in measured, "at least 5 rows measured": len(measured) >= 5,
+          "every KID finite": bool(np.all(np.isfinite(values("kid")))),
+          "every precision and recall within [0, 1]": all(0 <= value <= 1 for key in ("precision", "recall")
+                                                           for value in values(key)),
+          "label agreement by the referee, checked on held-out images":
+              metrics["label_referee"].endswith("referee)") and metrics["label_ceiling"] is not None})
+
+
+def variety_facts(run) -> None:
+    """The export is not one repeated image: its mean pairwise SSIM (1.0 for copies) below 0.9, and
+    its pixel diversity above 0. Not judged in smoke mode, whose few steps leave near-copies."""
+    import json
+
+    from mgm_tf.colab import smoke_mode
+
+    if smoke_mode():
+        print("smoke mode: a few steps of training leave near-copies; variety is judged at demo size and above")
+        return
+    measured = json.loads((run.path / "report" / "export_check.json").read_text(encoding="utf-8"))
+    diversity, real = measured["diversity"], measured["real_diversity"]
+    print(f"export: mean pairwise SSIM {diversity['pairwise_ssim']:.2f} (real {real['pairwise_ssim']:.2f}), pixel "
+          f"diversity {diversity['pixel_diversity']:.2f} (real {real['pixel_diversity']:.2f})")
+    hold({"not one repeated image (pairwise SSIM below 0.9)": diversity["pairwise_ssim"] < 0.9,
+          "pixel diversity above 0": diversity["pixel_diversity"] > 0})
 
 
 def table_facts(table: list[dict]) -> None:
@@ -76,5 +113,6 @@ def table_facts(table: list[dict]) -> None:
     features can judge variety, and none (shown "—") where they cannot."""
     measured = [row for row in table if row["status"] == "measured"]
     consistent = all(np.isfinite(row["kid"]) if row["domain_trusted"] else row["kid"] is None for row in measured)
-    print(f"rows: {len(table) > 0}; measured rows with a finite KID where the features can judge, none where "
-          f"they cannot: {bool(measured) and consistent}")
+    hold({"the table has rows": len(table) > 0,
+          "measured rows have a finite KID where the features can judge, none where they cannot":
+              bool(measured) and consistent})

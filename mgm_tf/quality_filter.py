@@ -19,7 +19,13 @@ from mgm_tf.io import read_csv, write_csv
 
 SCORE_NAMES = ("sharpness", "entropy", "edges")
 REALISM = "realism"
-FILTER_SCORES = {"paper": SCORE_NAMES, "realism": (REALISM,), "paper+realism": SCORE_NAMES + (REALISM,)}
+# "inside": the realism score capped at 1, so every candidate inside some real image's
+# neighbourhood ties and the quota is filled in candidate order (their seeds' draw), the rest by
+# realism: it drops what lies outside the real class and keeps the variety of what lies inside,
+# where the uncapped score crowds the selection into the densest real region.
+INSIDE = "inside"
+FILTER_SCORES = {"paper": SCORE_NAMES, "realism": (REALISM,), "paper+realism": SCORE_NAMES + (REALISM,),
+                 INSIDE: (INSIDE,)}
 NEIGHBOURS = 3
 
 
@@ -178,9 +184,9 @@ def stage_filter(run, prepared=None, strategy=None) -> dict:
     thresholds = {name: entry["threshold"] for name, entry in status.items()}
     eligible = label_eligible(rows, run.config.synthesis.label_check, thresholds)
     table = np.concatenate([scores(images), realism_column(run, prepared, images, labels)[:, None]], axis=1)
-    used = [(*SCORE_NAMES, REALISM).index(name) for name in filter_columns(run.config.filter.score)]
     checkable = np.array([not row.get("condition_reason") for row in rows])  # a refused condition leaves the row unchecked
-    combined, keep = select(table[:, used], labels, run.config.filter.keep_fraction, ids, eligible, eligible & checkable)
+    combined, keep = select(score_columns(table, run.config.filter.score), labels, run.config.filter.keep_fraction, ids,
+                            eligible, eligible & checkable)
     check_every_class(names, labels, keep, thresholds)
     scored = [{**row, **dict(zip((*SCORE_NAMES, REALISM), map(float, table[index]))),
                "quality_score": float(combined[index]), "label_eligible": int(eligible[index]),
@@ -188,7 +194,7 @@ def stage_filter(run, prepared=None, strategy=None) -> dict:
     columns = (*(rows[0].keys() if rows else ()), *SCORE_NAMES, REALISM, "quality_score", "label_eligible", "selected")
     write_csv(stage_dir / "scores.csv", scored, columns)
     write_csv(stage_dir / "selected.csv", [row for row in scored if row["selected"]], columns)
-    write_filter_figures(stage_dir, images, table, combined, ids)
+    write_filter_figures(stage_dir, images, table, combined, ids, [names[label] for label in labels])
     return {"num_scored": len(rows), "num_selected": int(keep.sum()), "label_check": run.config.synthesis.label_check,
             **per_class_counts(run, names, labels, eligible, keep)}
 
@@ -199,12 +205,19 @@ def filter_columns(setting: str) -> tuple:
     return FILTER_SCORES[setting]
 
 
+def score_columns(table: np.ndarray, setting: str) -> np.ndarray:
+    """The columns of the score table (sharpness, entropy, edges, realism) a filter setting ranks."""
+    names = (*SCORE_NAMES, REALISM)
+    return np.stack([np.minimum(table[:, names.index(REALISM)], 1.0) if name == INSIDE else table[:, names.index(name)]
+                     for name in filter_columns(setting)], axis=1)
+
+
 def realism_column(run, prepared, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Each candidate's realism score in the judge's features among its class's real training
     images (NaN without a judge or prepared data: then only the §3.4 scores can be used)."""
     selector = judge.load(run, "judge", prepared.num_classes) if prepared is not None else None
     if selector is None:
-        if REALISM in filter_columns(run.config.filter.score):
+        if {REALISM, INSIDE} & set(filter_columns(run.config.filter.score)):
             raise ValueError("filter.score uses the realism term, which needs the judge stage's classifier; run the "
                              "judge stage first or set filter.score 'paper'")
         return np.full(len(images), np.nan)
@@ -214,14 +227,19 @@ def realism_column(run, prepared, images: np.ndarray, labels: np.ndarray) -> np.
     return realism_scores(own, labels, real, prepared.labels[train])
 
 
-def write_filter_figures(stage_dir, images, table, combined, ids) -> None:
+def write_filter_figures(stage_dir, images, table, combined, ids, class_names) -> None:
+    """The score histograms, and the eight best and eight worst candidates titled by class and
+    combined score."""
     save_figure(histograms({name: table[:, column] for column, name in enumerate((*SCORE_NAMES, REALISM))
                             if np.isfinite(table[:, column]).all()}
                            | {"combined rank score": combined}, title="quality filter scores (all candidates)"),
                 stage_dir / "scores.png")
     order = np.lexsort((ids, -combined))
-    save_grid(np.concatenate([images[order[:8]], images[order[-8:]]]), stage_dir / "best_and_worst.png",
-              title="top: highest combined score; bottom: lowest")
+    shown = np.concatenate([order[:8], order[-8:]])
+    titles = [f"{'best' if rank < 8 else 'worst'}: {class_names[index]}\n{combined[index]:.2f}"
+              for rank, index in enumerate(shown)]
+    save_grid(images[shown], stage_dir / "best_and_worst.png", titles=titles,
+              title="top row: the highest combined scores; bottom row: the lowest (class, score)")
 
 
 def per_class_counts(run, names: dict, labels, eligible, keep) -> dict:

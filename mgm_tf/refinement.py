@@ -215,8 +215,8 @@ def tie_distance(condition, refined, norm: str):
 
 class ResidualRefinementTrainer(GANTrainer):
     """G2(z2, c) refines G1's own samples c = G1(z1) (G1 frozen, drawn in the step as synthesis
-    draws it): −log D2(G2(z2, c)) plus λ·|low_pass(G2(z2, c)) − low_pass(c)|₁, SimGAN's
-    self-regularisation, which ties the output to its input so the refiner adds realism without
+    draws it): −log D2(G2(z2, c)) plus λ·d(low_pass(G2(z2, c)), low_pass(c)), SimGAN's
+    self-regularisation (d: `tie_distance`, mean squared by default, SimGAN's L1 selectable), which ties the output to its input so the refiner adds realism without
     moving the anatomy (or the class the judge accepted c for). The low pass is a box of
     `self_regularisation_pool` pixels; 1 (every pixel, SimGAN's) is the default: with 4×4 boxes the
     texture inside each box was free, and a D2 still near chance let G2 fill it with speckle. D2(x) sees real images and
@@ -310,7 +310,7 @@ def stage_cgan(run, prepared, strategy=None) -> dict:
             raise ValueError("cgan.finetune_epochs_per_class is the paper's per-class fine-tuning of its refiner; "
                              "with cgan.refiner 'residual' set it to 0 (or choose refiner 'paper')")
     trainer = conditional_trainer(run, prepared.num_classes, use_diff_augment(stage_config, prepared), strategy)
-    condition, extra, title = preview_conditions(run, prepared, trainer)
+    condition, extra, title, grid_titles = preview_conditions(run, prepared, trainer)
     noise = fixed_noise(run.config.seed + 1, len(condition), stage_config.latent_dim)
 
     def preview():
@@ -322,7 +322,7 @@ def stage_cgan(run, prepared, strategy=None) -> dict:
                      run.config.tensorboard, f"stage 2/4: {title}",
                      extra_callbacks=_pipeline_kid(run, prepared, trainer.generator),
                      steps_per_epoch=stage_config.steps_per_epoch,
-                     steps_per_execution=run.config.steps_per_execution, hooks=run.hooks)
+                     steps_per_execution=run.config.steps_per_execution, hooks=run.hooks, grid_titles=grid_titles)
     info["parameters"] = save_networks(stage_dir, stage_config, {"generator": trainer.generator,
                                                                  "discriminator": trainer.discriminator})
     info["refiner"] = stage_config.refiner
@@ -340,12 +340,16 @@ def preview_conditions(run, prepared, trainer):
         first = fixed_noise(run.config.seed + 2, 8, run.config.dcgan.latent_dim)
         generator = trainer.condition_generator
         condition = np.asarray(generator([first, labels] if trainer.conditional_g1 else first, training=False))
-        return condition, [], "residual refiner on G1's samples (top row: c = G1(z1))"
+        names = [f", {prepared.class_names[label]}" if trainer.conditional_g1 else "" for label in labels]
+        titles = [f"c = G1(z1){name}" for name in names] + [f"G2(z2, c){name}" for name in names]
+        return condition, [], "residual refiner on G1's samples (top row: c = G1(z1))", titles
     images, labels = preview_batch(prepared)
     condition = np.asarray(degrade(images, keras.random.SeedGenerator(run.config.seed),
                                    stage_config.degrade_min_size, stage_config.degrade_noise))
     extra = [labels] if stage_config.label_conditioned else []
-    return condition, extra, "the paper's conditional refinement GAN (top row: c = degrade(x))"
+    names = [prepared.class_names[int(label)] for label in np.asarray(labels)]
+    titles = [f"c = degrade(x), {name}" for name in names] + [f"G2, {name}" for name in names]
+    return condition, extra, "the paper's conditional refinement GAN (top row: c = degrade(x))", titles
 
 
 def _pipeline_kid(run, prepared, conditional_generator) -> list:

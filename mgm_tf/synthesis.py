@@ -146,6 +146,17 @@ def candidate_rows(run, prepared, labels, seeds, drawn, judged, refereed, finetu
     return rows
 
 
+def save_g1_then_g2(path, conditions: np.ndarray, refined: np.ndarray, labels: np.ndarray, class_names) -> None:
+    """Eight candidates, as many of each class as fit: G1's sample c above G2's refinement of it,
+    each titled by row and class."""
+    per_class = max(1, 8 // len(class_names))
+    chosen = np.concatenate([np.flatnonzero(labels == label)[:per_class] for label in range(len(class_names))])[:8]
+    names = [class_names[int(labels[index])] for index in chosen]
+    save_grid(np.concatenate([conditions[chosen], refined[chosen]]), path, columns=len(chosen),
+              titles=[f"G1: c for {name}" for name in names] + [f"G2: {name}" for name in names],
+              title="top row: G1's samples c; bottom row: G2's refinements of the same c", cell=1.4 * 8 / len(chosen))
+
+
 def stage_synthesize(run, prepared, strategy=None) -> dict:
     """MixGANMed synthesis: c drawn for class y (see `synthesis_conditions`), then x = G2(z2, c, y)
     for every class → candidates/, each scored by the judge and the referee."""
@@ -163,8 +174,8 @@ def stage_synthesize(run, prepared, strategy=None) -> dict:
     refereed = classifier.classify(referee, refined, prepared.channels)
     rows = candidate_rows(run, prepared, labels, seeds, drawn, judged, refereed, bool(per_class))
     write_csv(stage_dir / "candidates.csv", rows, CANDIDATE_COLUMNS)
-    save_grid(np.concatenate([from_model_range(drawn["conditions"][:8]), refined[:8]]), stage_dir / "g1_then_g2.png",
-              title="top: G1(z1) conditions; bottom: G2 refinements")
+    save_g1_then_g2(stage_dir / "g1_then_g2.png", from_model_range(drawn["conditions"]), refined, labels,
+                    prepared.class_names)
     aware = drawn["aware"]
     return {"num_candidates": len(rows), "directory": "candidates", "conditioning": run.config.synthesis.conditioning,
             "class_aware_classes": sorted({prepared.class_names[label] for label in labels[aware]}),

@@ -37,32 +37,52 @@ def modelled_gpu_seconds(step_flops: float, stage: str, steps: int, gpu: str = "
     return low * steps, high * steps
 
 
-# The paper's configuration on its chest X-rays (§4): 5,863 images, batch 16, 1,000 epochs for
-# each GAN (the baselines too), the SRGAN's preset 100 epochs on 96 px crops. FLOPs per train
-# step at batch 16 are analytic (`evaluation.flops`; tests/test_flops.py recounts them).
+# The paper's configuration (§4): batch 16, 1,000 epochs for each GAN (the baselines too), the
+# SRGAN's preset 100 epochs on 96 px crops; on its chest X-rays, 5,863 images. FLOPs per train step
+# at batch 16 (the classifiers: the domain CNN at batch 32, standing for the judge, the referee and
+# the utility experiment's classifiers) are analytic (`evaluation.flops`; tests/test_flops.py
+# recounts them).
 PAPER_IMAGES, PAPER_BATCH, PAPER_GAN_EPOCHS, PAPER_SR_EPOCHS = 5863, 16, 1000, 100
 PAPER_CYCLE_IMAGES = 4273  # the larger class of the two translated (pneumonia), one pass an epoch
-STEP_GFLOPS = {"dcgan": 16.1, "cgan": 27.0, "srgan": 748.0, "baseline_cgan": 16.4, "baseline_cyclegan": 393.0}
+STEP_GFLOPS = {"dcgan": 16.1, "cgan": 27.0, "srgan": 748.0, "baseline_cgan": 16.4, "baseline_cyclegan": 393.0,
+               "classifier": 29.7}
+PARTS = {"pipeline": ("judge", "dcgan", "cgan", "srgan"), "evaluation": ("baseline_cgan", "baseline_cyclegan", "utility")}
 
 
-def paper_gpu_hours(gpu: str = "T4") -> dict:
-    """{stage: (low, high) hours} of the paper's configuration on a GPU not measured, and the
-    pipeline's and the evaluation baselines' totals (`modelled_gpu_seconds`)."""
-    gan_steps = PAPER_GAN_EPOCHS * math.ceil(PAPER_IMAGES / PAPER_BATCH)
-    steps = {"dcgan": gan_steps, "cgan": gan_steps, "srgan": PAPER_SR_EPOCHS * math.ceil(PAPER_IMAGES / PAPER_BATCH),
-             "baseline_cgan": gan_steps,
-             "baseline_cyclegan": PAPER_GAN_EPOCHS * math.ceil(PAPER_CYCLE_IMAGES / PAPER_BATCH)}
-    hours = {stage: tuple(seconds / 3600 for seconds in
-                          modelled_gpu_seconds(STEP_GFLOPS[stage] * 1e9, "dcgan" if stage == "baseline_cgan" else stage,
-                                               count, gpu))
-             for stage, count in steps.items()}
-    for part, stages in (("pipeline", ("dcgan", "cgan", "srgan")), ("baselines", ("baseline_cgan", "baseline_cyclegan"))):
-        hours[part] = tuple(sum(hours[stage][end] for stage in stages) for end in (0, 1))
+def training_class_counts(dataset: str) -> list[int]:
+    """Training images per class of a dataset, from its manifest's expected counts less its test
+    share; a dataset whose counts are not known (0) is modelled with the paper's 5,863 images."""
+    from mgm_tf.data.manifests import load_manifest
+
+    manifest = load_manifest(dataset)
+    counts = [spec.expected for spec in manifest.classes]
+    if not all(counts):
+        return [PAPER_IMAGES // len(counts)] * len(counts)
+    return [max(1, round(count * (1 - manifest.split.test_fraction))) for count in counts]
+
+
+def paper_gpu_hours(gpu: str = "T4", dataset: str = "pneumonia_xray") -> dict:
+    """{stage: (low, high) hours} of a dataset's run at the paper's settings on a GPU not measured,
+    every training stage of the pipeline (label judge and referee included) and of the evaluation
+    (baselines and utility classifiers), and the two parts' totals (`modelled_gpu_seconds`)."""
+    from mgm_tf.config import RunConfig
+
+    planned = configured_steps(RunConfig(dataset=dataset), training_class_counts(dataset))
+    hours = {}
+    for stage, (steps, _) in planned.items():
+        flops = STEP_GFLOPS["classifier" if stage in ("judge", "utility") else stage] * 1e9
+        hours[stage] = tuple(seconds / 3600 for seconds in
+                             modelled_gpu_seconds(flops, "dcgan" if stage == "baseline_cgan" else stage, steps, gpu))
+    for part, stages in PARTS.items():
+        hours[part] = tuple(sum(hours[stage][end] for stage in stages if stage in hours) for end in (0, 1))
+    hours["baselines"] = hours["evaluation"]
     return hours
 
 
 def hours_range(low_high: tuple) -> str:
     low, high = low_high
+    if 60 * high < 1:
+        return "under a minute"
     return f"{low:.1f}–{high:.1f} h" if low >= 0.1 else f"{60 * low:.0f}–{60 * high:.0f} min"
 
 
@@ -218,3 +238,9 @@ def against_measured(rows: list[dict], measured: dict[str, float]) -> list[dict]
     return [{"stage": stage, "predicted": predicted[stage], "measured": float(measured[stage]),
              "ratio": float(measured[stage]) / predicted[stage] if predicted[stage] > 0 else None}
             for stage in predicted if stage in measured]
+
+
+def cpu_hours(dataset: str, paper_hours: float) -> float:
+    """A dataset's full-size CPU hours from the pneumonia run's measured `paper_hours` (step times ×
+    steps on 5,863 images): the steps grow with the training images, the step times do not."""
+    return paper_hours * sum(training_class_counts(dataset)) / PAPER_IMAGES

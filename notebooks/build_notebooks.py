@@ -1,7 +1,7 @@
 """The single source of every notebook in this folder.
 
     python notebooks/build_notebooks.py            # rewrite the .ipynb sources (outputs dropped)
-    python notebooks/build_notebooks.py --execute  # rewrite, run 00_quickstart at demo size and the rest in smoke mode
+    python notebooks/build_notebooks.py --execute  # rewrite, run 00–05 at demo size (the others keep no outputs)
     python notebooks/build_notebooks.py --check    # exit 1 if a committed notebook differs from this source
     python notebooks/build_notebooks.py --text     # new wording only: rewrite markdown, keep the outputs
 
@@ -25,7 +25,8 @@ import nbformat
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from mgm_tf import __version__  # noqa: E402
-from mgm_tf.timing import hours_range, paper_gpu_hours  # noqa: E402
+from mgm_tf.notebook import FULL_SIZE_CPU_HOURS  # noqa: E402
+from mgm_tf.timing import cpu_hours, hours_range, paper_gpu_hours, training_class_counts  # noqa: E402
 
 REPOSITORY = "https://github.com/mgm-tf/mgm_tf.git"
 REF = f"v{__version__}"
@@ -53,6 +54,34 @@ def buttons(name: str) -> str:
             "Copyright 2026 the mgm_tf authors. Licensed under the MIT License (see the repository).")
 
 
+SETUP_TEXT = ("Run the setup cell first. In Colab choose *Runtime → Change runtime type → T4 GPU* before it. On a "
+              "fresh runtime it installs the release in `REF` from `REPOSITORY` (about a minute; a folder named "
+              "`mgm_tf`, from a clone or an upload, does not count as installed); then it prints the device and the "
+              "numeric precision it will train in (`mixed_float16` on a T4). `BACKEND` is the Keras backend: "
+              "`tensorflow`, or `jax` on a TPU runtime (Colab's and Kaggle's TPU runtimes have no TensorFlow) — "
+              "changing it needs *Runtime → Restart session* first, and a run keeps the backend it started on. "
+              "Training state lives in the run directory, so after a disconnect you run the cells again and training "
+              "continues where it stopped. A fork changes `REPOSITORY` and `REF` in the form.")
+DRIVE_TEXT = ("A run trains on the runtime's disk. With `use_drive` ticked, the Drive cell mounts Google Drive (Colab "
+              "asks you to sign in) and the run is copied to `MyDrive/mgm_tf_runs` after every stage and every "
+              "training backup (at most a minute apart), so a new runtime continues from there. Untick it, or "
+              "decline the sign-in, and the run stays on this runtime only; the cell says which.")
+
+
+def shared_link(section: str, text: str) -> str:
+    """A link to a section of notebooks/README.md, where the text every notebook shares is said once."""
+    return f"[{text}](https://github.com/{GITHUB}/blob/{REF}/notebooks/README.md#{section})"
+
+
+def shared_readme() -> str:
+    """notebooks/README.md: the setup, Drive, options and TensorBoard text, once for every notebook."""
+    return ("# The notebooks: what every one shares\n\nEach notebook links here instead of repeating this text. "
+            "The notebooks themselves are listed, with Colab links, in the repository's README.\n\n"
+            f"## Setup\n\n{SETUP_TEXT}\n\n## Google Drive\n\n{DRIVE_TEXT}\n\n"
+            f"## Options\n\n{OPTIONS_TEXT.split(chr(10), 1)[1]}\n\n"
+            f"## TensorBoard\n\n{TENSORBOARD_TEXT.split(chr(10), 1)[1]}\n")
+
+
 def setup_cell(full_size: bool) -> str:
     return f"""#@title Setup: install mgm_tf (a fixed release) and check the runtime
 REPOSITORY = "{REPOSITORY}"  #@param {{type:"string"}}
@@ -75,40 +104,33 @@ T4_TEXT = ("modelled for a T4, not measured: each step costs at least what an H2
            "and its FLOPs at 10–35 % of the T4's fp16 peak (`mgm_tf/timing.py`); the range is the uncertainty")
 
 
-def t4(stage: str) -> str:
-    """A stage's (or 'pipeline', 'baselines') modelled T4 time at the paper's configuration."""
-    return hours_range(paper_gpu_hours()[stage])
+def t4(stage: str, dataset: str = "pneumonia_xray") -> str:
+    """A stage's (or 'pipeline', 'evaluation') modelled T4 time at the paper's configuration on a
+    dataset's training images (the paper's chest X-rays unless named)."""
+    return hours_range(paper_gpu_hours(dataset=dataset)[stage])
 
 
 def header(name: str, title: str, what: str, time: str, full_size: bool = False) -> list:
     return [("markdown", f"{buttons(name)}\n\n# {title}\n\n{what}\n\n**How long.** {time}\n\n"
                          f"**Paper.** {PAPER}. Section numbers (§) below refer to it; its claimed numbers are "
                          "claims this suite measures, not results it copies."),
-            ("markdown", "## Setup\nRun this cell first. In Colab choose *Runtime → Change runtime type → T4 GPU* "
-                         "before it. On a fresh runtime it installs the release in `REF` from `REPOSITORY` (about a "
-                         "minute; a folder named `mgm_tf`, from a clone or an upload, does not count as installed); "
-                         "then it prints the device and the numeric precision it will train in (`mixed_float16` on a "
-                         "T4). `BACKEND` is the Keras backend: `tensorflow`, or `jax` on a TPU runtime (Colab's and "
-                         "Kaggle's TPU runtimes have no TensorFlow) — changing it needs *Runtime → Restart session* "
-                         "first, and a run keeps the backend it started on. Training state lives in the run "
-                         "directory, so after a disconnect you run the cells again and training continues where it "
-                         "stopped."),
+            ("markdown", "## Setup\nRun this cell first; in Colab pick *Runtime → Change runtime type → T4 GPU* "
+                         f"before it. It installs the release `REF`, chooses the Keras `BACKEND` and prints the device "
+                         f"and precision ({shared_link('setup', 'what it does and how to change it')}).\n\n"
+                         "After a disconnect, run the cells again: training continues where it stopped."),
             ("code", setup_cell(full_size))]
 
 
 def drive_cells(use_drive: bool = True) -> list:
-    return [("markdown", "## Google Drive\nA run trains on this runtime's disk. With `use_drive` ticked, this cell "
-                         "mounts Google Drive (Colab asks you to sign in) and the run is copied to `MyDrive/mgm_tf_runs` "
-                         "after every stage and every training backup (at most a minute apart), so a new runtime "
-                         "continues from there. Untick it, or decline the sign-in, and the run stays on this runtime "
-                         "only; the cell says which."),
+    return [("markdown", "## Google Drive\nTick `use_drive` to copy the run to `MyDrive/mgm_tf_runs` as it trains, "
+                         f"so a new runtime continues from there ({shared_link('google-drive', 'more')})."),
             ("code", f'#@title Google Drive\nuse_drive = {use_drive}  #@param {{type:"boolean"}}\n'
                      "drive = notebook.connect_drive(use_drive)")]
 
 
-def options_cell(run_name: str, dataset: str, choose_dataset: bool) -> str:
-    dataset_line = (f'dataset = "{dataset}"  #@param {DATASET_CHOICES}' if choose_dataset
-                    else f'dataset = "{dataset}"')
+def options_cell(run_name: str, dataset: str, choices: str = "") -> str:
+    """The options form; `choices` (a list literal) makes the dataset a field."""
+    dataset_line = f'dataset = "{dataset}"  #@param {choices}' if choices else f'dataset = "{dataset}"'
     return (f'#@title Options (0 or empty keeps the preset)\nrun_name = "{run_name}"  #@param {{type:"string"}}\n'
             f"{dataset_line}\n"
             'handle = ""  #@param {type:"string"}\n'
@@ -139,8 +161,30 @@ RESOURCES_TEXT = ("## This runtime, and how long the run will take on it\nThe GP
                   "classifiers included, timed here and multiplied by the steps the configuration asks for.")
 
 TENSORBOARD_TEXT = ("## TensorBoard\nEvery GAN stage logs its losses for TensorBoard as it trains "
-                    "(`<stage>/tensorboard/`). In Colab this cell opens TensorBoard here; elsewhere it prints the "
-                    "command.")
+                    "(`<stage>/tensorboard/`). Started before training, TensorBoard rereads the run every 30 s, so "
+                    "each stage's curves appear while it trains. In Colab the cell opens it here; elsewhere it prints "
+                    "the command.")
+
+
+def options_cells(run_name: str, dataset: str, choices: str = "", extra: str = "") -> list:
+    return [("markdown", "## Options\n0 or an empty field keeps the preset; re-running with the same `run_name` "
+                         "resumes the run, and raising `epochs` continues training. `smoke_mode` runs a few steps at "
+                         f"tiny sizes to see every cell work, not results ({shared_link('options', 'every field')})."
+                         + extra),
+            ("code", options_cell(run_name, dataset, choices))]
+
+
+def tensorboard_cells() -> list:
+    """TensorBoard on the run, before its training cell."""
+    return [("markdown", "## TensorBoard\nStarted before training, it shows each stage's losses while it trains "
+                         f"(in Colab here; elsewhere the cell prints the command; {shared_link('tensorboard', 'more')})."),
+            ("code", "notebook.tensorboard(run)")]
+
+
+def checked_cell(source: str, compared: bool = True) -> str:
+    """A checked cell: its facts raise when they fail; with `compared`, nbval also compares its
+    output with the committed one (only in notebooks committed with outputs)."""
+    return f"{CHECK}\n{source}" if compared else source
 
 
 def next_steps(text: str) -> list:
@@ -148,11 +192,16 @@ def next_steps(text: str) -> list:
 
 
 def stage_preamble(name: str, title: str, what: str, time: str) -> list:
-    return header(name, title, what, time) + drive_cells() + [
-        ("markdown", OPTIONS_TEXT + " The stage notebooks share the run `stages_demo`: run them in order, or run "
-                                    "one alone (in smoke mode it first makes what it needs)."),
-        ("code", options_cell("stages_demo", "demo", choose_dataset=True)),
+    return header(name, title, what, time) + drive_cells() + options_cells(
+        "stages_demo", "demo", DATASET_CHOICES, " The stage notebooks share the run `stages_demo`: run them in order, "
+        "or run one alone (in smoke mode it first makes what it needs). The outputs saved here come from a demo-size "
+        "run of 01 to 05 in order (16 chest X-rays, the demo preset).") + [
         ("code", "prepared = run.prepared()\nnotebook.show_counts(prepared)")]
+
+
+def loss_cells(equations: str, code: str) -> list:
+    """The losses as equations, then their code as the stage runs it."""
+    return [("markdown", f"## The losses\n{equations}"), ("code", code)]
 
 
 def train_step_cells(trainer: str, module: str, what: str) -> list:
@@ -182,15 +231,16 @@ def quickstart() -> list:
         ("code", f'{CHECK}\nnotebook.show_dataset_card("demo")'),
         ("code", "prepared = run.prepared()\nnotebook.show_counts(prepared)"),
         ("markdown", RESOURCES_TEXT),
-        ("code", "notebook.show_resources(run, prepared)"),
+        ("code", "estimate = notebook.show_resources(run, prepared)"),
+    ] + tensorboard_cells() + [
         ("markdown", "## Train and synthesise\nEvery stage in order, each with a progress bar; while a GAN trains, "
                      "its newest sample grid replaces the last one below it. A stage that has finished is skipped "
                      "when the cell runs again. Look at the loss values only to see that training runs: GAN losses "
                      "do not measure image quality."),
         ("code", "timings = notebook.run_stages(run)"),
+        ("markdown", "How long each stage took, next to the estimate the resources cell made before training."),
+        ("code", "notebook.show_estimate_against_measured(estimate, timings)"),
         ("code", f'{CHECK}\nnotebook.training_facts(run, "dcgan")\nnotebook.training_facts(run, "cgan")'),
-        ("markdown", TENSORBOARD_TEXT),
-        ("code", "notebook.tensorboard(run)"),
         ("markdown", "## Look at what was made\nFirst G1's samples from fixed noise over training, then G2's "
                      "refinements (top row: the conditioning images), the filter's best and worst candidates with "
                      "its score histograms, and finally real and exported synthetic images side by side. Ask of "
@@ -200,7 +250,7 @@ def quickstart() -> list:
         ("code", "notebook.show_filter(run)\nnotebook.show_synthetic(run)"),
         ("markdown", "## The exported dataset, measured\n`synthetic/` holds the images, `manifest.csv` (per image: "
                      "label, label status, the judge's p(label), the referee's class, seed, lineage) and a dataset "
-                     "card, `README.md`. The check below must read `True` everywhere. Then the report's table: each "
+                     "card, `README.md`. The check below stops with an error if any of its facts fails; every line should say `holds`. Then the variety check (a failure stops the cell: the export is one repeated image) and the report's table: each "
                      "measure next to the real images' value and its target — pairwise SSIM at most 0.2 above the "
                      "real one (1.0: one image repeated), pixel diversity at least half the real one, recall above 0 "
                      "(they cover some real images), memorised share 0 — each marked met or missed. Pixel precision "
@@ -210,7 +260,7 @@ def quickstart() -> list:
                      "so every row here is `unchecked`, its `label_reason` says why, and the card and the folder "
                      "count them."),
         ("code", f"{CHECK}\nnotebook.export_facts(run)"),
-        ("code", "notebook.show_export_check(run)"),
+        ("code", "notebook.variety_facts(run)\nnotebook.show_export_check(run)"),
         ("markdown", "## Take the dataset with you\nOne zip of `synthetic/` (images, manifest, card): downloaded by "
                      "the browser in Colab, copied to Drive when Drive is connected."),
         ("code", "archive = notebook.download_synthetic(run)"),
@@ -235,7 +285,7 @@ def dcgan() -> list:
         "This notebook also trains the label judge and referee (the `judge` stage): two small CNNs on disjoint "
         "halves of the real training images, whose features track KID during training and which later choose and "
         "check labels.",
-        f"{STAGE_TIMES['01']} Paper settings on a real dataset: about 18 h on that CPU (measured step time × steps), "
+        f"{STAGE_TIMES['01']} Paper settings on its chest X-rays: about 18 h on that CPU (measured step time × steps), "
         f"{t4('dcgan')} on a T4 ({T4_TEXT}).") + [
         ("markdown", "## The networks\nDCGAN conventions (Radford et al.): G1 grows a 4×4 map to 64×64 with "
                      "transposed 4×4 convolutions, BatchNorm and ReLU, ending in tanh; D1 shrinks the image with "
@@ -245,7 +295,21 @@ def dcgan() -> list:
         ("code", f'{CHECK}\nfrom mgm_tf import dcgan, gan\n'
                  "print(gan.count_parameters(dcgan.build_dcgan_generator()))\n"
                  "print(gan.count_parameters(dcgan.build_dcgan_discriminator()))"),
-    ] + train_step_cells("DCGANTrainer", "dcgan",
+    ] + loss_cells(
+        "Eq. 1 is the minimax game of Goodfellow et al.: D1 maximises "
+        "$\\mathbb{E}_x[\\log D(x)] + \\mathbb{E}_z[\\log(1 - D(G(z)))]$ and G1 minimises the second term. As "
+        "every DCGAN does, G1 instead minimises the non-saturating $-\\mathbb{E}_z[\\log D(G(z))]$, which gives it a "
+        "gradient while D1 still wins easily. Both are binary cross-entropies of D1's logits, summed for D1 as the "
+        "paper's Table 1 reports them:\n\n"
+        "$$L_{D} = -\\log D(x) - \\log(1 - D(G(z))), \\qquad L_{G} = -\\log D(G(z)) + "
+        "\\lambda_{ms} L_{ms},$$\n\n"
+        "where $L_{ms} = 1 / (\\frac{\\lVert G(z_1) - G(z_2)\\rVert_1}{\\lVert z_1 - z_2\\rVert_1} + \\epsilon)$ is the "
+        "mode-seeking term (Mao et al. 2019, off at the paper's settings, on in the demo): two halves of the batch "
+        "whose images differ little for noise that differs much cost G1, which is what mode collapse looks like. "
+        "The code, as every stage and baseline uses it:",
+        "from mgm_tf import losses\n"
+        "notebook.show_code(losses.bce_from_logits, losses.discriminator_loss, losses.generator_loss,\n"
+        "                   losses.mode_seeking_term)") + train_step_cells("DCGANTrainer", "dcgan",
                          "One step, as `fit` runs it: real images in, noise drawn, G1 forward, D1 on real and fake "
                          "images (DiffAugment first on small sets), the two losses of eq. 1 (plus the mode-seeking "
                          "term when it is on), then each network's gradient of its own loss, both optimizers applied: "
@@ -254,15 +318,17 @@ def dcgan() -> list:
                      "epochs with the latest losses, and the newest grid of samples from fixed noise replaces the "
                      "last one as training goes. The backup is written at most once a minute, so a disconnect costs "
                      "at most a minute."),
+    ] + tensorboard_cells() + [
         ("code", 'print(run.config.dcgan)\ntimings = notebook.run_stages(run, "judge", "dcgan")'),
         ("code", f'{CHECK}\nnotebook.training_facts(run, "dcgan")'),
-        ("markdown", "## Look at the results\nSamples from the same noise early, midway and at the end of training: "
+        ("markdown", "## Before and after training\nThe same eight noise vectors through a freshly initialised G1 "
+                     "(top: near-uniform grey, what every GAN starts from) and through the trained one (bottom)."),
+        ("code", "notebook.show_untrained_and_trained_g1(run, prepared.num_classes)"),
+        ("markdown", "## Over training\nSamples from the same noise early, midway and at the end of training: "
                      "blobs should turn into the modality's shapes, and the 16 samples should differ from each "
                      "other (identical samples are mode collapse). Then the losses per epoch; D's loss falling to "
                      "zero means D won and G stopped learning. KID against training time is in `05_evaluation`."),
         ("code", 'notebook.show_sample_progress(run, "dcgan")\nnotebook.show_history(run, "dcgan")'),
-        ("markdown", TENSORBOARD_TEXT),
-        ("code", "notebook.tensorboard(run)"),
     ] + next_steps("Continue with `02_conditional_gan.ipynb` on the same `run_name`.")
 
 
@@ -276,7 +342,7 @@ def conditional() -> list:
         "from c = degrade(x), a real image made soft the way a DCGAN sample is, with D2 judging the pair (x, c) "
         "and a label plane. At synthesis c comes from G1, drawn until the label judge accepts that it shows class "
         "y (for the classes the judge can check).",
-        f"{STAGE_TIMES['02']} Paper settings on a real dataset: about 26 h on that CPU (measured step time × steps), "
+        f"{STAGE_TIMES['02']} Paper settings on its chest X-rays: about 26 h on that CPU (measured step time × steps), "
         f"{t4('cgan')} on a T4 ({T4_TEXT}).") + [
         ("markdown", "## The networks\nThe run's networks first. The paper's refiner with `num_classes=None` and "
                      "width 1 is §3.6/§3.7 exactly (D2 alone has 678,337 parameters, the paper's \"0.67 M\"), "
@@ -287,20 +353,32 @@ def conditional() -> list:
                  "print(gan.count_parameters(refinement.build_conditional_generator()))\n"
                  "print(gan.count_parameters(refinement.build_conditional_discriminator()))\n"
                  "print(refinement.build_conditional_discriminator().get_layer('pair').output.shape)"),
-    ] + train_step_cells("ConditionalRefinementTrainer", "refinement",
-                         "The paper's refiner's step below: c = degrade(x) is made inside the step; with the "
-                         "mode-seeking term on, the fakes' second half repeats the first half's c and y with other "
-                         "noise, so the term measures what z changes. D2 sees (x, c, y) and (G2(z, c, y), c, y). The "
-                         "residual refiner's step (`refinement.ResidualRefinementTrainer`) draws c = G1(z1) from the "
-                         "frozen G1 instead, and adds the self-regularisation term to G's loss.") + [
+    ] + loss_cells(
+        "The residual refiner (the default) plays the game of eq. 1 with D2 judging an image alone, plus SimGAN's "
+        "self-regularisation, which ties the refinement to what G1 drew:\n\n"
+        "$$c = G_1(z_1)\\ \\text{(frozen)}, \\qquad L_{D_2} = -\\log D_2(x) - \\log(1 - D_2(G_2(z_2, c))),$$\n\n"
+        "$$L_{G_2} = -\\log D_2(G_2(z_2, c)) + \\lambda\\, \\overline{\\big(G_2(z_2, c) - c\\big)^2},$$\n\n"
+        "the mean over pixels of the squared move (λ 10; the demo's 200; `self_regularisation_norm` \"l1\" is "
+        "SimGAN's absolute move, which let G2 draw thin streaks on the demo's films). G2(z2, c) = c + r(z2, c) starts "
+        "as the identity, so before training its output is its input. The paper's refiner (eq. 2, §3.3) is a "
+        "conditional GAN on pairs instead: D2 judges (x, c, y) against (G2(z2, c, y), c, y) with c = degrade(x) of "
+        "a real image, and never sees a G1 sample. The tie and the paper's losses in code:",
+        "from mgm_tf import refinement\n"
+        "notebook.show_code(refinement.low_pass, refinement.tie_distance,\n"
+        "                   refinement.ConditionalRefinementTrainer.compute_losses)") + train_step_cells(
+        "ResidualRefinementTrainer", "refinement",
+        "The residual refiner's step below: c = G1(z1) is drawn from the frozen G1 inside the step (with y for a "
+        "class-conditional G1), G2 refines it, D2 judges real and refined images (DiffAugment on both for small "
+        "sets), and the tie is added to G2's loss.") + tensorboard_cells() + [
         ("markdown", "## Train\nThe same optimiser settings as stage 1. When stage 1 has run, KID of the whole "
                      "sampler G2(z2, G1(z1), y) is logged as training goes (`cgan/kid.csv`)."),
         ("code", 'print(run.config.cgan)\ntimings = notebook.run_stages(run, "cgan")'),
         ("code", f'{CHECK}\nnotebook.training_facts(run, "cgan")'),
-        ("markdown", "## Look at the results\nEach grid's top row holds the conditioning images c — G1's samples "
-                     "for the residual refiner, degrade(x) of real images for the paper's — and the bottom row G2's "
-                     "refinements of them: they should keep c's anatomy and look no worse. Then the losses per "
-                     "epoch."),
+        ("markdown", "## Before and after training, and over training\nEach grid's top row holds the conditioning "
+                     "images c — G1's samples for the residual refiner, degrade(x) of real images for the paper's. "
+                     "An untrained residual G2 returns c unchanged, so the top row is also G2 before training; the "
+                     "bottom row is G2's refinement of the same c at that epoch. The refinements should keep c's "
+                     "anatomy and look no worse. Early, middle and last epochs, then the losses per epoch."),
         ("code", 'notebook.show_sample_progress(run, "cgan")\nnotebook.show_history(run, "cgan")'),
     ] + next_steps("Continue with `03_quality_filter.ipynb` on the same `run_name`.")
 
@@ -319,14 +397,27 @@ def quality_filter() -> list:
         "\"paper\". It ranks the scores within the class and keeps the best 20 %, never a candidate of a checked "
         "class the judge refused.",
         f"{STAGE_TIMES['03']} The filter scores about 17,600 images/s there.") + [
+        ("markdown", "## The scores\nThe default realism score (Kynkäänniemi et al. 2019) of a candidate $g$ among "
+                     "the real training images $r$ of its class, in the judge's features $\\phi$:\n\n"
+                     "$$R(g) = \\max_r \\frac{\\rho_k(r)}{\\lVert \\phi(g) - \\phi(r) \\rVert},$$\n\n"
+                     "where $\\rho_k(r)$ is the distance from $r$ to its $k$-th nearest real neighbour: at least 1 "
+                     "inside some real image's neighbourhood, near 0 far from every real image. §3.4's scores, on "
+                     "the grey image $I$: sharpness $\\operatorname{Var}(\\nabla^2 I)$, entropy "
+                     "$-\\sum_v p_v \\log_2 p_v$ of its grey-level histogram, and edges, the mean of "
+                     "$\\lVert \\nabla I \\rVert$ (Sobel). Each is ranked within the class and the ranks averaged. "
+                     "All three of §3.4's grow with high-frequency energy, noise included, which is why they are not "
+                     "the default. The code:"),
+        ("code", "from mgm_tf import quality_filter\n"
+                 "notebook.show_code(quality_filter.realism_scores, quality_filter._scores_chunk)"),
         ("markdown", "## Synthesise and filter\nThis needs stages 1 and 2 in the run (notebooks 01 and 02)."),
         ("code", 'notebook.require(run, "judge", "dcgan", "cgan")\n'
                  'timings = notebook.run_stages(run, "synthesize", "filter")'),
         ("code", f'{CHECK}\nnotebook.filter_facts(run)'),
-        ("markdown", "## Look at the results\nThe histograms show the scores over all candidates; the grid "
-                     "shows the highest-scored candidates (top row) and the lowest (bottom row). Images that look "
-                     "like the real ones of their class should rank high."),
-        ("code", "notebook.show_filter(run)"),
+        ("markdown", "## Look at the results\nFirst G1's samples (top) and G2's refinements of the same samples "
+                     "(bottom) among the candidates. Then the score histograms over all candidates, and the "
+                     "highest-scored candidates (top row) and the lowest (bottom row): images that look like the "
+                     "real ones of their class should rank high."),
+        ("code", 'notebook.show(run.path / "candidates" / "g1_then_g2.png")\nnotebook.show_filter(run)'),
     ] + next_steps("Continue with `04_srgan.ipynb` on the same `run_name`.")
 
 
@@ -338,27 +429,40 @@ def srgan() -> list:
         "features (eq. 3). It is then applied to the filtered synthetic images, which are exported as PNGs marked "
         "synthetic in their text chunks and names, with a manifest of labels and their status, lineage, seeds, "
         "scores and sha256, and a dataset card.",
-        f"{STAGE_TIMES['04']} Paper-scale SRGAN on a real dataset: {t4('srgan')} on a T4 ({T4_TEXT}); about 50 h "
+        f"{STAGE_TIMES['04']} Paper-scale SRGAN on the paper's chest X-rays: {t4('srgan')} on a T4 ({T4_TEXT}); about 50 h "
         "on a 2-core CPU (measured step time × steps).") + [
         ("markdown", "## The networks\nSRResNet: residual blocks, two sub-pixel ×2 upsamplings, and the bicubic "
                      "upsampling of the input added to the output, so it starts as bicubic and learns detail."),
         ("code", 'notebook.show_networks(run, "srgan", prepared.num_classes)'),
-    ] + train_step_cells("SRGANTrainer", "srgan",
-                         "Low- and high-resolution crops in; G upsamples, D judges; G's loss is the adversarial term "
-                         "plus λ1 × pixel MSE plus λ2 × the MSE of frozen VGG19 features (eq. 3).") + [
+    ] + loss_cells(
+        "Eq. 3: the generator's loss adds to the adversarial term the pixel MSE against the real high-resolution "
+        "crop $x$ and the MSE of frozen VGG19 features $\\phi$ (SRGAN's perceptual loss), for the low-resolution "
+        "input $x_{lr}$:\n\n"
+        "$$L_{G} = -\\log D(G(x_{lr})) + \\lambda_1 \\overline{(G(x_{lr}) - x)^2} + "
+        "\\lambda_2 \\overline{(\\phi(G(x_{lr})) - \\phi(x))^2},$$\n\n"
+        "λ1 = 100 and λ2 = 200 (`srgan.content_weight`, `perceptual_weight`); D's loss is eq. 1's. The perceptual "
+        "term in code (the rest is in the train step below):",
+        "from mgm_tf import srgan\nnotebook.show_code(srgan.vgg_input, srgan.perceptual_loss)") + train_step_cells(
+        "SRGANTrainer", "srgan",
+        "Low- and high-resolution crops in; G upsamples, D judges; G's loss is the adversarial term plus λ1 × pixel "
+        "MSE plus λ2 × the MSE of frozen VGG19 features (eq. 3).") + tensorboard_cells() + [
         ("markdown", "## Train, then export\nVGG19 uses ImageNet weights when the runtime can download them (Colab "
                      "can); offline it uses random weights and the report says so."),
         ("code", 'notebook.require(run, "judge", "dcgan", "cgan", "synthesize", "filter")\n'
                  'print(run.config.srgan)\ntimings = notebook.run_stages(run, "srgan", "export", "report")'),
+        ("markdown", "## Before and after training\nFour held-out real images at 64 px, upsampled ×4: bicubic, the "
+                     "SRGAN before training (it adds the bicubic upsampling to its output, so it starts near "
+                     "bicubic plus its random residual), after training, and the real 256-px image."),
+        ("code", "notebook.show_untrained_and_trained_srgan(run, prepared)"),
         ("markdown", "## Super-resolution next to bicubic, on held-out real images\nPSNR (dB) and SSIM against the "
                      "real 256×256 image: higher is better, and the SRGAN should at least match bicubic "
                      "upsampling; GANs often trade a little PSNR for sharper texture. The sample grid's top row is "
                      "bicubic, the bottom row the SRGAN."),
         ("code", 'notebook.show_super_resolution(run)\nnotebook.show_samples(run, "srgan")'),
-        ("markdown", "## The exported dataset\nEvery check must read `True`; then real and synthetic images side by "
+        ("markdown", "## The exported dataset\nEvery line of the check must say `holds` (a failing fact stops the cell); then the variety check, real and synthetic images side by "
                      "side, each titled, and the zip to take away."),
         ("code", f"{CHECK}\nnotebook.export_facts(run)"),
-        ("code", "notebook.show_synthetic(run)\narchive = notebook.download_synthetic(run)"),
+        ("code", "notebook.variety_facts(run)\nnotebook.show_synthetic(run)\narchive = notebook.download_synthetic(run)"),
     ] + next_steps("Measure the result in `05_evaluation.ipynb`.")
 
 
@@ -392,7 +496,7 @@ def evaluation() -> list:
         "feature extractors, precision/recall, memorisation of training images, diversity, label agreement by an "
         "independent referee, and the utility of the synthetic images for a classifier tested on held-out real "
         "patients.",
-        f"{STAGE_TIMES['05']} With the cGAN and CycleGAN baselines at paper settings, {t4('baselines')} more on a "
+        f"{STAGE_TIMES['05']} At the paper's settings on its chest X-rays, the baselines and classifiers take {t4('evaluation')} more on a "
         f"T4 ({T4_TEXT}).") + [
         ("markdown", "## Evaluate\nThis trains what the comparison needs (unless in smoke mode, the cGAN and "
                      "CycleGAN baselines), then measures each row. It needs a finished run (notebooks 01–04)."),
@@ -422,6 +526,13 @@ DATASET_TEXT = {
 }
 
 
+# Notebooks whose dataset has variants: (the field's choices, what the options text adds about them).
+DATASET_FIELDS = {"diabetic_retinopathy": (
+    '["diabetic_retinopathy", "diabetic_retinopathy_eyepacs"]',
+    " `dataset`: `diabetic_retinopathy` is APTOS 2019 (3,662 fundus photos, 0.4 GB, public); "
+    "`diabetic_retinopathy_eyepacs` the paper's EyePACS 2015 images (35,108, 88 GB; a Kaggle account).")}
+
+
 def dataset_notebook(number: int, dataset: str) -> tuple[str, list]:
     title, modality = DATASET_TEXT[dataset]
     name = f"{number}_{dataset}.ipynb"
@@ -429,13 +540,18 @@ def dataset_notebook(number: int, dataset: str) -> tuple[str, list]:
         name, f"{title}: MixGANMed end to end",
         f"Downloads the `{dataset}` dataset with kagglehub ({modality}), looks at it, trains all four stages at the "
         "paper's settings, puts synthetic images next to real ones, and evaluates them. In smoke mode (CI) the "
-        "download is served offline from tiny generated fixtures in the Kaggle folder layout, titled as such.",
-        f"at the paper's settings on a T4, {t4('pipeline')} for the pipeline and {t4('baselines')} more for the "
-        f"evaluation's baselines ({T4_TEXT}); about 95 h on a 2-core CPU (measured step times × steps), so use a "
+        "download is served offline from tiny generated fixtures in the Kaggle folder layout, titled as such. "
+        "This notebook is saved without outputs: a run at the paper's settings needs a GPU, and a smoke run's "
+        "figures would show blobs under text about results. `00_quickstart` shows every figure of a real "
+        "(demo-size) run, and the README a real-vs-synthetic figure from brain slices; your run fills these cells "
+        "with its own.",
+        f"at the paper's settings on this dataset's {sum(training_class_counts(dataset)):,} training images and a T4, "
+        f"{t4('pipeline', dataset)} for the pipeline (label judge included) and {t4('evaluation', dataset)} more for "
+        f"the evaluation's baselines and classifiers ({T4_TEXT}); about "
+        f"{cpu_hours(dataset, FULL_SIZE_CPU_HOURS):.0f} h on a 2-core CPU (measured step times × steps), so use a "
         "GPU: on a runtime without one the run is refused unless you set `epochs`. The resources cell below times "
         "this runtime. Downloads take minutes.", full_size=True) + drive_cells() + [
-        ("markdown", OPTIONS_TEXT),
-        ("code", options_cell(dataset, dataset, choose_dataset=False)),
+    ] + options_cells(dataset, dataset, *DATASET_FIELDS.get(dataset, ())) + [
         ("markdown", "## The data\nPublic Kaggle datasets download without a Kaggle account; competition data (the "
                      "EyePACS 2015 images) needs one, as the secret `KAGGLE_API_TOKEN` (Colab's key icon; "
                      "kaggle.com → Settings → API → Generate New Token) or `kagglehub.login()`. This notebook never "
@@ -443,25 +559,24 @@ def dataset_notebook(number: int, dataset: str) -> tuple[str, list]:
                      "path names no version: the report then says which version was asked for, or that it is unknown. "
                      "The card says where the data comes from, its licence and how to cite it."),
         ("code", "notebook.data_source(dataset)"),
-        ("code", f"{CHECK}\nnotebook.show_dataset_card(dataset)"),
+        ("code", "notebook.show_dataset_card(dataset)"),
         ("code", "prepared = run.prepared()\nnotebook.show_counts(prepared)"),
         ("markdown", "### A sample of each class, and the preprocessing before and after\nThe top row shows files as "
                      "decoded and resized, the bottom row after the modality's preprocessing."),
         ("code", "notebook.show_class_previews(prepared)\nnotebook.show_preprocessing(run, prepared)"),
         ("markdown", RESOURCES_TEXT),
-        ("code", "notebook.show_resources(run, prepared)"),
+        ("code", "estimate = notebook.show_resources(run, prepared)"),
+    ] + tensorboard_cells() + [
         ("markdown", "## Train all stages\nThe label judge and referee → DCGAN → conditional refinement GAN → synthesis "
                      "→ quality filter → SRGAN → export, each with a progress bar and, for the GANs, the newest sample "
                      "grid; the stage notebooks `01`–`04` explain each one. A disconnect loses at most a minute of "
                      "training: run the cells again."),
-        ("code", "timings = notebook.run_stages(run)"),
-        ("markdown", TENSORBOARD_TEXT),
-        ("code", "notebook.tensorboard(run)"),
+        ("code", "timings = notebook.run_stages(run)\nnotebook.show_estimate_against_measured(estimate, timings)"),
         ("markdown", "## Look at the results\nG1's samples over training, G2's refinements, the filter's choices, "
                      "then real and synthetic images side by side."),
         ("code", 'notebook.show_sample_progress(run, "dcgan")\nnotebook.show_samples(run, "cgan")\nnotebook.show_filter(run)'),
         ("code", "notebook.show_synthetic(run)"),
-        ("code", f"{CHECK}\nnotebook.export_facts(run)"),
+        ("code", "notebook.export_facts(run)\nnotebook.variety_facts(run)"),
         ("markdown", "## The exported dataset and its labels\nThe measures next to the real images', each target "
                      "marked met or missed, and which labels were checked: per class the rows checked, the judge's "
                      "recall and precision on held-out real images, the referee's agreement with the exported labels "
@@ -477,7 +592,7 @@ def dataset_notebook(number: int, dataset: str) -> tuple[str, list]:
         ("code", "notebook.show_stage_value(run)"),
         ("markdown", "## Evaluate\nSee `05_evaluation.ipynb` for how to read each number."),
         ("code", "from mgm_tf.evaluation.evaluate import evaluate_run\nmetrics = evaluate_run(run)\nnotebook.show_evaluation(run)"),
-        ("code", f"{CHECK}\nnotebook.metric_facts(metrics)"),
+        ("code", "notebook.metric_facts(metrics)"),
     ] + next_steps("Compare this run with others in `20_paper_tables.ipynb`. The synthetic dataset is in the run "
                    "directory under `synthetic/`, each PNG marked as synthetic; cite the dataset as its card says.")
     return name, cells
@@ -489,7 +604,7 @@ def paper_tables() -> list:
         "Gathers every evaluated run into the paper's Table 1 (final generator and discriminator losses, shown "
         "for parity only) and Table 2 (training time, trainable parameters) as measured here, next to the numbers "
         "that say something about the images: KID, precision/recall, memorisation and downstream utility.",
-        "seconds: it reads finished runs.") + drive_cells() + [
+        "seconds: it reads finished runs. Saved without outputs: its tables are those of your runs.") + drive_cells() + [
         ("markdown", "## Runs\nEvery run directory with `report/metrics.json`, in the local runs folder and, with "
                      "Drive connected, in its copy on Drive. In smoke mode, if there is none, a tiny demo run is "
                      "made and evaluated first."),
@@ -506,7 +621,7 @@ def paper_tables() -> list:
                      "tested on held-out real patients: synthetic data helps when the second is higher. "
                      "`05_evaluation.ipynb` explains each measure."),
         ("code", "table = notebook.paper_tables(runs)"),
-        ("code", f"{CHECK}\nnotebook.table_facts(table)"),
+        ("code", "notebook.table_facts(table)"),
     ] + next_steps("What the paper claims (0.75 h, 0.67 M parameters, losses of 0.005) is a claim; these rows are "
                    "measurements. Rows from smoke runs only show that the code runs.")
 
@@ -539,7 +654,8 @@ def sources(notebook) -> list[tuple[str, str]]:
 
 def check() -> list[str]:
     """Names of notebooks whose committed cells differ from this source (outputs ignored)."""
-    stale = []
+    readme = HERE / "README.md"
+    stale = [] if readme.exists() and readme.read_text(encoding="utf-8") == shared_readme() else ["README.md"]
     for name, cells in all_notebooks().items():
         path = HERE / name
         if not path.exists() or sources(nbformat.read(path, as_version=4)) != sources(build(cells)):
@@ -595,14 +711,22 @@ def tidy_outputs(notebook) -> None:
         cell.outputs = outputs
 
 
-def execute(names, demo_size=("00_quickstart.ipynb",)) -> None:
-    """Run notebooks and keep their outputs: those in demo_size as a user would (a real demo-size
-    run, what a user gets), the others in smoke mode, whose outputs say so."""
+# Committed with the outputs of a real demo-size run (01–05 in order, sharing one run); the
+# others are committed without outputs (a full-size run needs a GPU; smoke figures are no results).
+EXECUTED = ("00_quickstart.ipynb", "01_dcgan.ipynb", "02_conditional_gan.ipynb", "03_quality_filter.ipynb",
+            "04_srgan.ipynb", "05_evaluation.ipynb")
+
+
+def execute(names) -> None:
+    """Run the named notebooks of EXECUTED at demo size, as a user would, and keep their outputs."""
     from nbclient import NotebookClient
 
+    unknown = sorted(set(names) - set(EXECUTED))
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)} are committed without outputs; execute only {', '.join(EXECUTED)}")
     shutil.rmtree(HERE / "runs", ignore_errors=True)
+    os.environ.pop("MGM_SMOKE", None)
     for name in names:
-        os.environ.pop("MGM_SMOKE", None) if name in demo_size else os.environ.update(MGM_SMOKE="1")
         notebook = nbformat.read(HERE / name, as_version=4)
         NotebookClient(notebook, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
         tidy_outputs(notebook)
@@ -627,11 +751,12 @@ def main(argv=None) -> int:
         print("notebooks in sync" if not stale else f"out of sync: {', '.join(stale)}")
         return 1 if stale else 0
     notebooks = all_notebooks()
+    (HERE / "README.md").write_text(shared_readme(), encoding="utf-8")
     for name, cells in notebooks.items():
         if args.execute is None or not args.execute or name in args.execute:
             nbformat.write(build(cells), HERE / name)
     if args.execute is not None:
-        execute(sorted(args.execute or notebooks))
+        execute(sorted(args.execute or EXECUTED))
     return 0
 
 

@@ -52,8 +52,9 @@ def test_the_step_flops_behind_the_gpu_model_are_the_networks():
     for stage, value in counted.items():
         assert timing.STEP_GFLOPS[stage] == pytest.approx(value, rel=0.02), stage
     hours = timing.paper_gpu_hours()
+    images = sum(timing.training_class_counts("pneumonia_xray"))
     for stage, floor in timing.H200_STEP_SECONDS.items():  # never below what an H200 measured
-        steps = timing.PAPER_GAN_EPOCHS * -(-timing.PAPER_IMAGES // timing.PAPER_BATCH)
+        steps = timing.PAPER_GAN_EPOCHS * (images // timing.PAPER_BATCH)
         assert hours[stage][0] * 3600 >= floor * steps
 
 
@@ -75,3 +76,19 @@ def test_step_clock_runs_the_calls_it_times_and_refuses_no_steps():
     rows = [{"stage": "dcgan", "seconds": 40.0}, {"stage": "utility", "seconds": 10.0}]
     assert timing.against_measured(rows, {"dcgan": 50.0, "cgan": 3.0}) == [
         {"stage": "dcgan", "predicted": 40.0, "measured": 50.0, "ratio": 1.25}]
+
+
+def test_the_t4_estimate_follows_each_datasets_images_and_counts_the_classifiers():
+    """The notebooks' T4 time at the paper's settings: from each dataset's manifest counts (253
+    brain MRI images train far fewer steps than 5,856 chest X-rays), the label judge in the
+    pipeline's total and the utility classifiers in the evaluation's."""
+    from mgm_tf import classifier, timing
+
+    counted = flops.model_flops(classifier.build_classifier(2)) * 3 * 32 / 1e9
+    assert timing.STEP_GFLOPS["classifier"] == pytest.approx(counted, rel=0.02)
+    brain, chest = timing.paper_gpu_hours(dataset="brain_tumor_mri"), timing.paper_gpu_hours(dataset="pneumonia_xray")
+    assert sum(timing.training_class_counts("brain_tumor_mri")) < 210
+    assert brain["pipeline"][1] < chest["pipeline"][1] / 10
+    for hours in (brain, chest):
+        assert hours["pipeline"][0] >= hours["judge"][0] + hours["dcgan"][0] + hours["cgan"][0] + hours["srgan"][0] - 1e-9
+        assert hours["evaluation"][0] > hours["baseline_cyclegan"][0] and hours["utility"][0] > 0

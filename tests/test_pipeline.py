@@ -242,3 +242,34 @@ def test_an_export_that_would_lose_a_class_stops_before_replacing_the_previous_o
     with pytest.raises(ValueError, match=r"no image of class\(es\) \['PNEUMONIA'\].*selected.csv"):
         stage_export(copy, copy.prepared())
     assert _files(copy.path / "synthetic") == before
+
+
+def test_teaching_figures_put_the_untrained_network_next_to_the_trained_one(smoke_run):
+    """The stage notebooks' before/after figures: the same noise through a fresh G1 and the
+    trained one (the fresh one is near-uniform, the trained one is not the same images), and
+    held-out images through bicubic, a fresh SRGAN, the trained SRGAN and the real image."""
+    from mgm_tf import notebook_figures
+
+    run, _ = smoke_run
+    g1 = notebook_figures.untrained_and_trained_g1(run, 2, count=4)
+    assert g1.shape[0] == 8 and g1.dtype == np.uint8
+    assert not np.array_equal(g1[:4], g1[4:])
+    sr = notebook_figures.untrained_and_trained_srgan(run, run.prepared(), count=2)
+    assert sr.shape[0] == 8 and sr.shape[1] == run.prepared().images_hr.shape[1]
+    real = sr[6:].astype(float)
+    assert np.abs(sr[:2].astype(float) - real).mean() < 60  # bicubic of the real image is near it
+
+
+def test_checked_facts_raise_when_one_fails_and_missing_figures_are_errors(smoke_run, tmp_path, capsys):
+    from mgm_tf import colab, notebook_checks
+
+    run, _ = smoke_run
+    notebook_checks.training_facts(run, "dcgan")
+    notebook_checks.filter_facts(run)
+    notebook_checks.export_facts(run)
+    assert "FAILS" not in capsys.readouterr().out
+    with pytest.raises(ValueError, match="failed: a fact that does not hold"):
+        notebook_checks.hold({"a fact that holds": True, "a fact that does not hold": False})
+    assert "FAILS: a fact that does not hold" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="not produced"):
+        colab.show(tmp_path / "missing.png")

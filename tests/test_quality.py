@@ -71,3 +71,28 @@ def test_bad_inputs_are_named():
         quality_filter.scores(np.zeros((2, 8, 8, 3), np.float32))
     with pytest.raises(ValueError, match="keep_fraction"):
         quality_filter.select(np.zeros((2, 3)), np.zeros(2), 1.5)
+
+
+def test_the_inside_filter_drops_outliers_and_keeps_the_spread_of_the_rest():
+    """Realism ranks candidates by how deep they lie in the real class, so its top 20 % crowds
+    around the densest real images; "inside" caps it at 1: every candidate inside some real
+    image's neighbourhood ties, the quota is filled in candidate order, and a candidate outside
+    every neighbourhood is kept only when too few lie inside."""
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(40, 4))
+    spread = real[:20] + rng.normal(scale=0.05, size=(20, 4))  # inside, across the real set
+    far = rng.normal(loc=8.0, size=(5, 4))  # outside every real neighbourhood
+    candidates = np.concatenate([far, spread])
+    labels, real_labels = np.zeros(len(candidates), int), np.zeros(len(real), int)
+    realism = quality_filter.realism_scores(candidates, labels, real, real_labels)
+    table = np.column_stack([np.zeros((len(candidates), 3)), realism])
+    ids = np.arange(len(candidates))
+    _, inside = quality_filter.select(quality_filter.score_columns(table, "inside"), labels, 0.2, ids)
+    _, deepest = quality_filter.select(quality_filter.score_columns(table, "realism"), labels, 0.2, ids)
+    assert inside.sum() == deepest.sum() == 5
+    assert not inside[:5].any() and not deepest[:5].any()  # the far ones never
+    assert np.array_equal(np.flatnonzero(inside), np.arange(5, 10))  # candidate order among those inside
+    capped = quality_filter.score_columns(table, "inside")[:, 0]
+    assert capped.max() == 1.0 and np.all(capped[:5] < 1.0)
+    with pytest.raises(ValueError, match="filter.score must be one of"):
+        quality_filter.score_columns(table, "sharpest")

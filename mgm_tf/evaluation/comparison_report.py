@@ -40,7 +40,7 @@ def write_disagreements(images, labels, probabilities, class_names, path, per_cl
     return True
 
 
-def write_evaluation_figures(run, prepared, sets: dict, domain, referee=None) -> None:
+def write_evaluation_figures(run, prepared, sets: dict, domain, referee=None, domain_trust: dict | None = None) -> None:
     report_dir = run.path / "report"
     real = prepared.images_gan[prepared.indices("train")]
     strips = [to_eval_images(real[:8], prepared.channels)]
@@ -69,11 +69,15 @@ def write_evaluation_figures(run, prepared, sets: dict, domain, referee=None) ->
                                             "held-out real → nearest train": result["held_out_nearest"]},
                                            title=f"pixel distances; flag threshold {result['threshold']:.3f}"),
                           report_dir / "nearest_distances.png")
-    write_kid_curves(run, report_dir / "kid_vs_time.png")
+    write_kid_curves(run, report_dir / "kid_vs_time.png", domain_trust)
 
 
-def write_kid_curves(run, path) -> bool:
-    """KID (domain features) against cumulative training seconds for every monitored stage."""
+def write_kid_curves(run, path, trust: dict | None = None) -> bool:
+    """KID (domain features) against cumulative training seconds for every monitored stage. Where
+    the domain features cannot judge variety (`trust`), the figure says so and plots no KID, as
+    the tables show "—" for it."""
+    if trust is not None and not trust["trusted"]:
+        return _untrusted_figure(path, "KID (domain features) against training time: —\n" + "; ".join(trust["reasons"]))
     series, times = {}, {}
     for stage, label in KID_STAGES.items():
         kid_path = run.path / stage / "kid.csv"
@@ -98,6 +102,19 @@ def write_kid_curves(run, path) -> bool:
     axis.legend(fontsize=7)
     axis.grid(alpha=0.3)
     figure.tight_layout()
+    plots.save_figure(figure, path)
+    return True
+
+
+def _untrusted_figure(path, text: str) -> bool:
+    """A figure that states why it shows no values, where a plot of them would mislead."""
+    import textwrap
+
+    plt = plots._pyplot()
+    figure, axis = plt.subplots(figsize=(6, 1.6))
+    axis.axis("off")
+    axis.text(0.5, 0.5, "\n".join(textwrap.fill(line, 90) for line in text.split("\n")), ha="center", va="center",
+              fontsize=8, transform=axis.transAxes)
     plots.save_figure(figure, path)
     return True
 

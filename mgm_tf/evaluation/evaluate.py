@@ -169,7 +169,7 @@ def evaluate_run(run, prepared=None) -> dict:
               "super_resolution": run.done_info("srgan").get("evaluation"),
               "vgg_weights": run.done_info("srgan").get("vgg_weights")}
     write_json(run.path / "report" / "metrics.json", result)
-    write_evaluation_figures(run, prepared, sets, domain, referee)
+    write_evaluation_figures(run, prepared, sets, domain, referee, result["feature_trust"][domain.name])
     write_run_report(run, prepared)
     return result
 
