@@ -78,7 +78,8 @@ class FilterConfig:
     candidates_per_class: int = 500  # images synthesised per class before filtering
     keep_fraction: float = 0.2       # paper §3.4: best 20 % per class
     score: str = "realism"           # "realism" (among real class-y images, judge features) | "paper": §3.4's
-                                     # sharpness, entropy, edges | "paper+realism" (DESIGN "Does each stage earn its place?")
+                                     # sharpness, entropy, edges | "paper+realism" | "inside": realism capped at 1
+                                     # (DESIGN "Does each stage earn its place?")
 
 
 @dataclasses.dataclass
