@@ -22,7 +22,7 @@ from mgm_tf import classifier, judge
 from mgm_tf.card import unchecked_rows, write_dataset_card
 from mgm_tf.imaging import to_channels
 from mgm_tf.io import atomic_write, read_csv, recover_directory, replace_directory
-from mgm_tf.srgan import build_srgan, super_resolve
+from mgm_tf.srgan import load_srgan_generator, super_resolve
 
 MARKER_KEY = "Synthetic"
 MANIFEST_COLUMNS = ("file", "class", "label", "label_status", "label_reason", "judge_probability", "referee_class",
@@ -140,8 +140,7 @@ def stage_export(run, prepared, strategy=None) -> dict:
         raise ValueError(f"the export would hold no image of class(es) {missing}: the filter's selection "
                          f"({run.path / 'filter' / 'selected.csv'}) lost them; the previous synthetic/ is left as it was")
     candidates = np.load(run.path / "candidates" / "images.npy")
-    generator, _ = build_srgan(run.config.srgan)
-    generator.load_weights(str(run.path / "srgan" / "generator.weights.h5"))
+    generator = load_srgan_generator(run)
     high = super_resolve(generator, candidates[[int(row["id"]) for row in selected]],
                          label="super-resolving the selected images x4",
                          back_projection=run.config.srgan.back_projection)

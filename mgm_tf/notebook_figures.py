@@ -43,15 +43,14 @@ def untrained_and_trained_srgan(run, prepared, count: int = 4) -> np.ndarray:
     its output), the trained SRGAN's ×4, and the real 256-px image, one row each."""
     from mgm_tf.data.batches import sr_full_pairs
     from mgm_tf.imaging import from_model_range
-    from mgm_tf.srgan import bicubic_upscale, build_srgan
+    from mgm_tf.srgan import bicubic_upscale, build_srgan, load_srgan_generator
 
     if not (run.path / "srgan" / "generator.weights.h5").exists():
         raise ValueError(f"{run.path / 'srgan'} has no trained SRGAN yet: run the srgan stage first")
     split = "test" if len(prepared.indices("test")) else "train"
     low, high = next(sr_full_pairs(prepared, split, batch_size=count))
     untrained, _ = build_srgan(run.config.srgan)
-    trained, _ = build_srgan(run.config.srgan)
-    trained.load_weights(str(run.path / "srgan" / "generator.weights.h5"))
+    trained = load_srgan_generator(run)
     size = np.asarray(high).shape[1]
     rows = [bicubic_upscale(low, size), untrained(low, training=False), trained(low, training=False), high]
     return np.concatenate([from_model_range(row) for row in rows])

@@ -115,6 +115,13 @@ def build_srgan(stage_config):
     return generator, build_srgan_discriminator(filters=stage_config.discriminator_filters)
 
 
+def load_srgan_generator(run):
+    """The SRGAN generator with its trained weights."""
+    generator, _ = build_srgan(run.config.srgan)
+    generator.load_weights(str(run.path / "srgan" / "generator.weights.h5"))
+    return generator
+
+
 # --- perceptual loss ------------------------------------------------------------------------
 
 def vgg_input(images):

@@ -46,7 +46,6 @@ PAPER_IMAGES, PAPER_BATCH, PAPER_GAN_EPOCHS, PAPER_SR_EPOCHS = 5863, 16, 1000, 1
 PAPER_CYCLE_IMAGES = 4273  # the larger class of the two translated (pneumonia), one pass an epoch
 STEP_GFLOPS = {"dcgan": 16.1, "cgan": 27.0, "srgan": 748.0, "baseline_cgan": 16.4, "baseline_cyclegan": 393.0,
                "classifier": 29.7}
-PARTS = {"pipeline": ("judge", "dcgan", "cgan", "srgan"), "evaluation": ("baseline_cgan", "baseline_cyclegan", "utility")}
 
 
 def training_class_counts(dataset: str) -> list[int]:
@@ -73,9 +72,8 @@ def paper_gpu_hours(gpu: str = "T4", dataset: str = "pneumonia_xray") -> dict:
         flops = STEP_GFLOPS["classifier" if stage in ("judge", "utility") else stage] * 1e9
         hours[stage] = tuple(seconds / 3600 for seconds in
                              modelled_gpu_seconds(flops, "dcgan" if stage == "baseline_cgan" else stage, steps, gpu))
-    for part, stages in PARTS.items():
+    for part, stages in (("pipeline", PIPELINE_STAGES), ("evaluation", EVALUATION_STAGES)):
         hours[part] = tuple(sum(hours[stage][end] for stage in stages if stage in hours) for end in (0, 1))
-    hours["baselines"] = hours["evaluation"]
     return hours
 
 
