@@ -72,12 +72,14 @@ def fresh_models():
 
 
 def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, epochs: int = 20, seed: int = 0,
-                     batch_size: int = 32, width: int = 32, blocks: int = 3, mixup: float = 0.0) -> keras.Model:
+                     batch_size: int = 32, width: int = 32, blocks: int = 3, mixup: float = 0.0,
+                     callbacks=None) -> keras.Model:
     """Fit a classifier on uint8 images with light flips and shifts as augmentation, the
     learning rate decaying to the end of training (`compiled_classifier`). With `mixup` > 0 every
     batch is mixed with itself shuffled, x = λ·x_i + (1 − λ)·x_j with the labels mixed alike,
     λ ~ Beta(mixup, mixup): the network learns to give an image between two classes a
-    probability between them, instead of p = 1.0 for one (Zhang et al. 2018, mixup)."""
+    probability between them, instead of p = 1.0 for one (Zhang et al. 2018, mixup).
+    `callbacks` reach `fit` (the time estimate clocks a training with them)."""
     keras.utils.set_random_seed(seed)
     steps = epochs * -(-len(labels) // min(batch_size, max(1, len(labels))))
     model = compiled_classifier(num_classes, width, blocks, decay_steps=steps, soft_labels=mixup > 0)
@@ -86,7 +88,7 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, e
     data = _augmented_batches(to_unit_range(images, 64), labels.astype(np.int32), augment, batch_size, seed,
                               mixup, num_classes)
     with fresh_models():
-        model.fit(data, epochs=epochs, verbose=0, shuffle=False)  # the input shuffles already
+        model.fit(data, epochs=epochs, verbose=0, shuffle=False, callbacks=callbacks)  # the input shuffles already
     return model
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -163,12 +164,12 @@ def format_duration(seconds: float) -> str:
 
 PIPELINE_STAGES = ("judge", "dcgan", "cgan", "srgan")
 EVALUATION_STAGES = ("baseline_cgan", "baseline_cyclegan", "utility")
+_STAGE_ORDER = PIPELINE_STAGES + EVALUATION_STAGES
 
 
 def _trainers(run, prepared):
-    """(stage, trainer or classifier, one batch) for every training stage the configuration runs."""
+    """(stage, trainer, one batch) for every GAN the configuration trains."""
     from mgm_tf.baselines import cyclegan
-    from mgm_tf import classifier
     from mgm_tf.dcgan import dcgan_trainer, g1_classes
     from mgm_tf.device import resolve_jit
     from mgm_tf.refinement import conditional_trainer
@@ -190,15 +191,6 @@ def _trainers(run, prepared):
     crop, sr_batch = config.srgan.crop, config.srgan.batch_size
     high = rng.uniform(-1, 1, (sr_batch, crop, crop, 3)).astype(np.float32)
     yield "srgan", srgan_trainer(run, None)[0], (high[:, ::4, ::4], high)
-    judge_network = classifier.compiled_classifier(classes)
-    classifier_batch = min(32, max(1, len(prepared.indices("train")) // 2))
-    yield "judge", judge_network, (rng.uniform(0, 1, (classifier_batch, 64, 64, 3)).astype(np.float32),
-                                (np.arange(classifier_batch) % classes).astype(np.int32))
-    from mgm_tf.evaluation.utility import UTILITY_BLOCKS, UTILITY_WIDTH
-
-    utility = classifier.compiled_classifier(classes, UTILITY_WIDTH, UTILITY_BLOCKS)
-    yield "utility", utility, (rng.uniform(0, 1, (32, 64, 64, 3)).astype(np.float32),
-                               (np.arange(32) % classes).astype(np.int32))
     if config.evaluation.baselines:
         yield "baseline_cgan", dcgan_trainer(run, classes, augment), (images, labels)
         trainer = cyclegan.CycleGANTrainer(*cyclegan.build_cyclegan())
@@ -208,25 +200,117 @@ def _trainers(run, prepared):
         yield "baseline_cyclegan", trainer, (pair, pair)
 
 
+def classifier_costs(num_classes: int, batch_size: int, width: int = 32, blocks: int = 3, mixup: float = 0.0,
+                     epochs: int = 4) -> dict:
+    """What a classifier training (`classifier.train_classifier`, its augmented input included)
+    costs here, from one real training on random images, 3 batches per epoch: seconds per step
+    (the median batch after each epoch's first), per epoch beyond its steps (making the epoch's
+    input, its first batch's wait), and per training beyond its epochs (building the network,
+    tracing). A classifier's epochs are short (the judge's: one step each on a small dataset), so
+    the per-epoch and per-training costs are most of its time there: steps alone predicted half of
+    the demo's judge stage."""
+    import keras
+
+    from mgm_tf import classifier
+
+    if epochs < 2:
+        raise ValueError(f"epochs must be at least 2 to tell an epoch's cost from the first one's, got {epochs}")
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (3 * batch_size, 64, 64, 3), dtype=np.uint8)
+    labels = np.arange(3 * batch_size) % num_classes
+    epoch_ends, batch_ends = [], []
+
+    class Clock(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            batch_ends.append([time.perf_counter()])
+
+        def on_train_batch_end(self, batch_index, logs=None):
+            batch_ends[-1].append(time.perf_counter())
+
+        def on_epoch_end(self, epoch, logs=None):
+            epoch_ends.append(time.perf_counter())
+
+    start = time.perf_counter()
+    classifier.train_classifier(images, labels, num_classes, epochs=epochs, batch_size=batch_size, width=width,
+                                blocks=blocks, mixup=mixup, callbacks=[Clock()])
+    per_step = float(np.median(np.concatenate([np.diff(ends)[1:] for ends in batch_ends[1:]])))
+    per_epoch_total = float(np.median(np.diff(epoch_ends)))
+    return {"per_step": per_step, "per_epoch": max(0.0, per_epoch_total - 3 * per_step),
+            "per_training": max(0.0, epoch_ends[0] - start - per_epoch_total)}
+
+
+GRID_SHAPES = {"dcgan": (16, 64, 8), "cgan": (16, 64, 8), "srgan": (8, 256, 4)}  # a preview grid's images, size, columns
+
+
+def sample_grid_seconds(run, stage: str) -> float:
+    """What a stage's preview grids cost (every `sample_every` epochs and after the last): one
+    grid of the stage's shape drawn here with matplotlib, times their number. On the demo the
+    SRGAN's eight one-step epochs draw two 256-px grids, a third of a second each."""
+    import tempfile
+
+    from mgm_tf.plots import save_grid
+
+    if stage not in GRID_SHAPES:
+        return 0.0
+    stage_config = getattr(run.config, stage)
+    every = max(1, stage_config.sample_every)
+    grids = stage_config.epochs // every + (1 if stage_config.epochs % every else 0)
+    count, size, columns = GRID_SHAPES[stage]
+    images = np.random.default_rng(0).integers(0, 256, (count, size, size, 3), dtype=np.uint8)
+    with tempfile.TemporaryDirectory() as folder:
+        seconds = []
+        for _ in range(2):  # the first draw also pays matplotlib's warm-up, once per process
+            start = time.perf_counter()
+            save_grid(images, Path(folder) / "grid.png", titles=[stage] * count, columns=columns, title=stage,
+                      cell=1.4 * 8 / columns)
+            seconds.append(time.perf_counter() - start)
+    return grids * seconds[-1]
+
+
+def _classifier_rows(run, prepared, planned: dict) -> dict:
+    """{stage: (seconds per step, seconds)} of the label judge and the utility classifiers."""
+    from mgm_tf.evaluation.utility import UTILITY_BLOCKS, UTILITY_WIDTH
+    from mgm_tf.judge import JUDGE_MIXUP
+
+    evaluation, classes = run.config.evaluation, prepared.num_classes
+    half = max(1, len(prepared.indices("train")) // 2)
+    shapes = {"judge": (min(32, half), 32, 3, JUDGE_MIXUP, evaluation.extractor_epochs),
+              "utility": (32, UTILITY_WIDTH, UTILITY_BLOCKS, 0.0, evaluation.utility_epochs)}
+    rows = {}
+    for stage, (batch, width, blocks, mixup, epochs) in shapes.items():
+        costs = classifier_costs(classes, batch, width, blocks, mixup)
+        steps, trainings = planned.get(stage, (0, 0))
+        rows[stage] = (costs["per_step"], costs["per_step"] * steps
+                       + trainings * (epochs * costs["per_epoch"] + costs["per_training"]))
+    return rows
+
+
 def estimate(run, prepared, steps: int = 8) -> list[dict]:
     """One row per training stage of this run's configuration, evaluation included: the steps it
     takes, the seconds per step measured here (random data of the configured shapes), and the
-    time that makes with each fresh trainer's first call (its tracing). Stages that train nothing
-    (synthesis, filter, export, report) take seconds to minutes and are not listed."""
+    time that makes with each fresh trainer's first call (its tracing); the classifiers' from a
+    short real training (`classifier_costs`). Stages that train nothing (synthesis, filter,
+    export, report) take seconds to minutes and are not listed."""
     from mgm_tf import classifier
 
     counts = [len(prepared.indices("train", label)) for label in range(prepared.num_classes)]
     planned = configured_steps(run.config, counts)
-    rows, measured = [], {}
+    times, trainers = {}, _trainers(run, prepared)
     with classifier.fresh_models():
-        for stage, trainer, batch in _trainers(run, prepared):
-            measured[stage] = seconds_per_step(trainer, batch, steps)
-    for stage, (per_step, first_call) in measured.items():
-        count, trainings = planned.get(stage, (0, 0))
-        rows.append({"stage": stage, "part": "evaluation" if stage in EVALUATION_STAGES else "pipeline",
-                     "steps": count, "seconds_per_step": per_step,
-                     "seconds": per_step * count + first_call * trainings})
-    return rows
+        while True:
+            start = time.perf_counter()
+            found = next(trainers, None)  # the generator builds the next stage's networks until it yields them
+            if found is None:
+                break
+            stage, trainer, batch = found
+            build = time.perf_counter() - start
+            per_step, first_call = seconds_per_step(trainer, batch, steps)
+            count, trainings = planned.get(stage, (0, 0))
+            times[stage] = (per_step, per_step * count + (first_call + build) * trainings + sample_grid_seconds(run, stage))
+        times.update(_classifier_rows(run, prepared, planned))
+    return [{"stage": stage, "part": "evaluation" if stage in EVALUATION_STAGES else "pipeline",
+             "steps": planned.get(stage, (0, 0))[0], "seconds_per_step": per_step, "seconds": seconds}
+            for stage, (per_step, seconds) in sorted(times.items(), key=lambda item: _STAGE_ORDER.index(item[0]))]
 
 
 def against_measured(rows: list[dict], measured: dict[str, float]) -> list[dict]:

@@ -92,3 +92,51 @@ def test_the_t4_estimate_follows_each_datasets_images_and_counts_the_classifiers
     for hours in (brain, chest):
         assert hours["pipeline"][0] >= hours["judge"][0] + hours["dcgan"][0] + hours["cgan"][0] + hours["srgan"][0] - 1e-9
         assert hours["evaluation"][0] > hours["baseline_cyclegan"][0] and hours["utility"][0] > 0
+
+
+def test_the_classifier_estimate_counts_epochs_and_trainings_as_well_as_steps(tmp_path, monkeypatch):
+    """A classifier's time is its steps plus what each epoch and each training costs beyond them
+    (input, build, tracing): on the demo the judge's 40 one-step epochs in 2 trainings took twice
+    what their steps alone predicted. The clock runs a real training and returns what it saw."""
+    from mgm_tf import config as config_module, timing
+    from mgm_tf.run import Run
+
+    costs = timing.classifier_costs(2, batch_size=4, width=8, blocks=1, epochs=3)
+    assert set(costs) == {"per_step", "per_epoch", "per_training"}
+    assert costs["per_step"] > 0.0 and costs["per_epoch"] >= 0.0 and costs["per_training"] > 0.0
+    with pytest.raises(ValueError, match="at least 2"):
+        timing.classifier_costs(2, batch_size=4, epochs=1)
+    fixed = {"per_step": 0.5, "per_epoch": 0.25, "per_training": 3.0}
+    monkeypatch.setattr(timing, "classifier_costs", lambda *args, **kwargs: fixed)
+    run = Run.open(tmp_path / "demo", config_module.smoke("demo"))
+    prepared = run.prepared()
+    planned = timing.configured_steps(run.config, [len(prepared.indices("train", label)) for label in range(2)])
+    rows = timing._classifier_rows(run, prepared, planned)
+    steps, trainings = planned["judge"]
+    assert trainings == 2
+    epochs = run.config.evaluation.extractor_epochs
+    assert rows["judge"] == (0.5, 0.5 * steps + 2 * (epochs * 0.25 + 3.0))
+    steps, trainings = planned["utility"]
+    assert rows["utility"][1] == pytest.approx(0.5 * steps + trainings * (run.config.evaluation.utility_epochs * 0.25 + 3.0))
+
+
+def test_the_estimate_counts_a_stages_preview_grids(tmp_path, monkeypatch):
+    """A grid every `sample_every` epochs and one after the last: 8 epochs every 4 draw 2, 30
+    every 7 draw 5; a stage without previews (the judge) draws none. Each grid is drawn for real
+    (to a temporary file); a clock that ticks one second per reading makes each draw cost 1 s."""
+    import itertools
+
+    from mgm_tf import config as config_module, timing
+    from mgm_tf.run import Run
+
+    drawn = []
+    monkeypatch.setattr("mgm_tf.plots.save_grid", lambda images, path, **kwargs: drawn.append(images.shape))
+    ticks = itertools.count()
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: float(next(ticks)))
+    run = Run.open(tmp_path / "demo", config_module.smoke("demo"))
+    run.config.srgan.epochs, run.config.srgan.sample_every = 8, 4
+    run.config.dcgan.epochs, run.config.dcgan.sample_every = 30, 7
+    assert timing.sample_grid_seconds(run, "srgan") == 2.0
+    assert timing.sample_grid_seconds(run, "dcgan") == 5.0
+    assert timing.sample_grid_seconds(run, "judge") == 0.0
+    assert drawn[0] == (8, 256, 256, 3) and drawn[-1] == (16, 64, 64, 3)
