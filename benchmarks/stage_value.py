@@ -40,7 +40,7 @@ def development_config(data_dir: Path, dcgan_steps: int, cgan_steps: int, candid
                        g1_average: float = 0.0, tie: tuple[float, int, str] = (10.0, 1, "l2"),
                        spectral_norm: bool = False, r1: float = 0.0, augment_target: float = 0.0,
                        discriminator_learning_rate: float | None = None,
-                       conditioning: str = "class_aware") -> config_module.RunConfig:
+                       conditioning: str = "class_aware", label_conditioning: str = "plane") -> config_module.RunConfig:
     """The paper's networks at batch 16, sized in optimiser steps at learning rate 2e-4 (the demo's),
     a demo-sized SRGAN and a 30-epoch judge."""
     config = config_module.RunConfig(dataset="folder", data_dir=str(data_dir), precision="float32", tensorboard=False)
@@ -50,7 +50,8 @@ def development_config(data_dir: Path, dcgan_steps: int, cgan_steps: int, candid
                                              mode_seeking=1.0, sample_every=20, kid_every=0,
                                              generator_average=g1_average, spectral_norm=spectral_norm,
                                              r1=r1, augment_target=augment_target,
-                                             discriminator_learning_rate=discriminator_learning_rate)
+                                             discriminator_learning_rate=discriminator_learning_rate,
+                                             label_conditioning=label_conditioning)
     config.cgan = config_module.CGANConfig(epochs=math.ceil(cgan_steps / steps_per_epoch), learning_rate=2e-4,
                                            sample_every=10, kid_every=0, self_regularisation=tie[0],
                                            self_regularisation_pool=tie[1], self_regularisation_norm=tie[2])
@@ -79,6 +80,8 @@ def main() -> None:
                         help="D1's learning rate (TTUR; default: G1's, 2e-4)")
     parser.add_argument("--conditioning", default="class_aware", choices=["class_aware", "class_blind", "conditional_g1"],
                         help="how c is drawn; conditional_g1 trains a class-conditional G1 (a deviation from §3.2)")
+    parser.add_argument("--label-conditioning", default="plane", choices=["plane", "projection"],
+                        help="how a label-conditioned D1 (conditional G1, the cGAN baseline) reads the label")
     parser.add_argument("--self-regularisation", type=float, default=10.0, help="residual refiner's tie weight")
     parser.add_argument("--self-regularisation-pool", type=int, default=1, help="its box size (1: every pixel)")
     parser.add_argument("--self-regularisation-norm", default="l2", choices=["l1", "l2"], help="its distance")
@@ -90,7 +93,8 @@ def main() -> None:
     stem = "stage_value" + (f"_{args.tag}" if args.tag else "")
     config = development_config(args.data_dir, args.dcgan_steps, args.cgan_steps, args.candidates, args.g1_average,
                                 (args.self_regularisation, args.self_regularisation_pool, args.self_regularisation_norm), args.spectral_norm, args.r1,
-                                args.ada_target, args.discriminator_lr, args.conditioning)
+                                args.ada_target, args.discriminator_lr, args.conditioning,
+                                args.label_conditioning)
     shared = Run.open(work / "shared", config)
     started = time.perf_counter()
     timings = run_pipeline(shared, ["judge", "dcgan", "srgan"] + ([] if args.no_baseline else ["baseline_cgan"]))

@@ -47,6 +47,7 @@ class DCGANConfig(GANConfig):
     generator_average: float = 0.0   # EMA decay of G1's weights, sampled from when > 0 (e.g. 0.999); 0: the paper's G1
     spectral_norm: bool = False      # D1 spectrally normalised, without BatchNorm (SN-GAN); False: the paper's D1
     r1: float = 0.0                  # weight γ of the R1 penalty γ/2·E‖∇D(real)‖² on D1 (0: the paper's loss)
+    label_conditioning: str = "plane"  # a label-conditioned D (conditional G1, the cGAN baseline): "plane" beside the image | "projection" (Miyato & Koyama 2018)
 
 
 @dataclasses.dataclass

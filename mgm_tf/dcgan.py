@@ -20,6 +20,9 @@ from mgm_tf.imaging import from_model_range
 from mgm_tf.run import compile_trainer, fit_stage, save_networks, strategy_scope, use_diff_augment
 
 
+LABEL_CONDITIONINGS = ("plane", "projection")
+
+
 def build_dcgan_generator(latent_dim: int = 100, image_size: int = 64, channels: int = 3, base_filters: int = 256,
                           num_classes: int | None = None, grey: bool = False,
                           name: str = "dcgan_generator") -> keras.Model:
@@ -48,24 +51,35 @@ def build_dcgan_generator(latent_dim: int = 100, image_size: int = 64, channels:
 
 def build_dcgan_discriminator(image_size: int = 64, channels: int = 3, base_filters: int = 64,
                               num_classes: int | None = None, spectral_norm: bool = False,
-                              name: str = "dcgan_discriminator") -> keras.Model:
+                              label_conditioning: str = "plane", name: str = "dcgan_discriminator") -> keras.Model:
     """DCGAN discriminator: strided 4×4 convs 64→128→256 with LeakyReLU(0.2), BatchNorm on all
-    but the first, flatten → one logit. With num_classes a label plane joins the image. With
-    spectral_norm every conv and the logit are spectrally normalised and BatchNorm is left out
-    (SN-GAN's discriminator, Miyato et al. 2018)."""
+    but the first, flatten → one logit. With num_classes the label enters as a plane beside the
+    image ("plane", §3.3's embedding) or, with "projection", as an inner product of a class
+    embedding with the last features added to the logit (Miyato & Koyama 2018): D then asks
+    "is this a real image of class y", not only "is this real", which ties G's samples to y.
+    With spectral_norm every conv and the logit are spectrally normalised and BatchNorm is
+    left out (SN-GAN's discriminator, Miyato et al. 2018)."""
+    if label_conditioning not in LABEL_CONDITIONINGS:
+        raise ValueError(f"dcgan.label_conditioning must be one of {LABEL_CONDITIONINGS}, got {label_conditioning!r}")
     convolution, dense = (SpectralConv2D, SpectralDense) if spectral_norm else (layers.Conv2D, layers.Dense)
     image = keras.Input(shape=(image_size, image_size, channels), name="image")
     inputs, hidden = [image], image
     if num_classes:
         label = label_input()
         inputs.append(label)
-        hidden = layers.Concatenate()([image, label_plane(label, num_classes, image_size, "label")])
+        if label_conditioning == "plane":
+            hidden = layers.Concatenate()([image, label_plane(label, num_classes, image_size, "label")])
     for index, filters in enumerate((base_filters, base_filters * 2, base_filters * 4)):
         hidden = convolution(filters, 4, strides=2, padding="same")(hidden)
         if index and not spectral_norm:
             hidden = layers.BatchNormalization()(hidden)
         hidden = layers.LeakyReLU(LEAK)(hidden)
-    logit = dense(1, dtype="float32", name="logit")(layers.Flatten()(hidden))
+    features = layers.Flatten()(hidden)
+    logit = dense(1, dtype="float32", name="logit")(features)
+    if num_classes and label_conditioning == "projection":
+        embedded = layers.Embedding(num_classes, features.shape[-1], name="label_projection")(label)
+        projection = layers.Dot(axes=1, dtype="float32", name="projection")([features, embedded])
+        logit = layers.Add(dtype="float32", name="conditional_logit")([logit, projection])
     return keras.Model(inputs if num_classes else image, logit, name=name)
 
 
@@ -73,7 +87,8 @@ def build_dcgan(stage_config, num_classes=None, grey: bool = False):
     generator = build_dcgan_generator(stage_config.latent_dim, base_filters=stage_config.base_filters,
                                       num_classes=num_classes, grey=grey)
     return generator, build_dcgan_discriminator(base_filters=stage_config.discriminator_filters,
-                                                num_classes=num_classes, spectral_norm=stage_config.spectral_norm)
+                                                num_classes=num_classes, spectral_norm=stage_config.spectral_norm,
+                                                label_conditioning=stage_config.label_conditioning)
 
 
 class DCGANTrainer(GANTrainer):

@@ -74,6 +74,24 @@ def test_dcgan_and_cgan_baseline_shapes(num_classes):
     assert discriminator([images, labels] if num_classes else images).shape == (2, 1)
 
 
+def test_projection_discriminator_adds_the_class_embeddings_inner_product_with_its_features():
+    """Miyato & Koyama's projection: no label plane at the input, and two labels on one image
+    differ by exactly features · (embedding[y] − embedding[y'])."""
+    discriminator = dcgan.build_dcgan_discriminator(num_classes=3, base_filters=8, label_conditioning="projection")
+    assert all("label_plane" not in layer.name for layer in discriminator.layers)
+    assert discriminator.get_layer("image").output.shape[1:] == (64, 64, 3)
+    images = np.random.default_rng(2).uniform(-1, 1, (2, 64, 64, 3)).astype("float32")
+    features = keras.Model(discriminator.inputs, discriminator.get_layer("projection").input[0])
+    embedding = np.asarray(discriminator.get_layer("label_projection").embeddings)
+    logits = {label: np.asarray(discriminator([images, np.full(2, label, "int32")])).ravel() for label in (0, 2)}
+    flat = np.asarray(features([images, np.zeros(2, "int32")]))
+    expected = flat @ (embedding[0] - embedding[2])
+    assert np.abs(expected).min() > 1e-3
+    np.testing.assert_allclose(logits[0] - logits[2], expected, rtol=1e-3, atol=1e-4)
+    with pytest.raises(ValueError, match="label_conditioning"):
+        dcgan.build_dcgan_discriminator(num_classes=3, label_conditioning="concat")
+
+
 def test_cyclegan_pair_shapes():
     generator, discriminator = cyclegan.build_cycle_generator(num_residual_blocks=2), cyclegan.build_patch_discriminator()
     images = generator(np.zeros((1, 64, 64, 3), "float32"))

@@ -31,10 +31,11 @@ def _step(trainer, generator, discriminator, data):
     return logs
 
 
-@pytest.mark.parametrize("num_classes", [None, 2])
-def test_dcgan_step(num_classes):
+@pytest.mark.parametrize("num_classes, label_conditioning", [(None, "plane"), (2, "plane"), (2, "projection")])
+def test_dcgan_step(num_classes, label_conditioning):
     generator = dcgan.build_dcgan_generator(num_classes=num_classes, base_filters=64)
-    discriminator = dcgan.build_dcgan_discriminator(num_classes=num_classes, base_filters=16)
+    discriminator = dcgan.build_dcgan_discriminator(num_classes=num_classes, base_filters=16,
+                                                    label_conditioning=label_conditioning)
     trainer = dcgan.DCGANTrainer(generator, discriminator)
     trainer.compile()
     data = (_images(), np.array([0, 1, 0, 1], "int32")) if num_classes else _images()
