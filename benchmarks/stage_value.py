@@ -28,6 +28,7 @@ import numpy as np
 
 import mgm_tf  # noqa: F401  (CPU kernel switch before TensorFlow loads)
 from mgm_tf import config as config_module
+from mgm_tf.dcgan import LABEL_CONDITIONINGS
 from mgm_tf.evaluation.conditioning_study import _variant_run
 from mgm_tf.evaluation.stage_value import comparison_sets, stage_figure, stage_value, stage_value_lines
 from mgm_tf.pipeline import run_pipeline
@@ -80,7 +81,7 @@ def main() -> None:
                         help="D1's learning rate (TTUR; default: G1's, 2e-4)")
     parser.add_argument("--conditioning", default="class_aware", choices=["class_aware", "class_blind", "conditional_g1"],
                         help="how c is drawn; conditional_g1 trains a class-conditional G1 (a deviation from §3.2)")
-    parser.add_argument("--label-conditioning", default="plane", choices=["plane", "projection"],
+    parser.add_argument("--label-conditioning", default="plane", choices=LABEL_CONDITIONINGS,
                         help="how a label-conditioned D1 (conditional G1, the cGAN baseline) reads the label")
     parser.add_argument("--self-regularisation", type=float, default=10.0, help="residual refiner's tie weight")
     parser.add_argument("--self-regularisation-pool", type=int, default=1, help="its box size (1: every pixel)")
