@@ -32,6 +32,7 @@ from mgm_tf.dcgan import LABEL_CONDITIONINGS
 from mgm_tf.evaluation.conditioning_study import _variant_run
 from mgm_tf.evaluation.stage_value import comparison_sets, stage_figure, stage_value, stage_value_lines
 from mgm_tf.pipeline import run_pipeline
+from mgm_tf.synthesis import CONDITIONINGS
 from mgm_tf.run import Run
 
 RESULTS = Path(__file__).parent / "results"
@@ -41,7 +42,8 @@ def development_config(data_dir: Path, dcgan_steps: int, cgan_steps: int, candid
                        g1_average: float = 0.0, tie: tuple[float, int, str] = (10.0, 1, "l2"),
                        spectral_norm: bool = False, r1: float = 0.0, augment_target: float = 0.0,
                        discriminator_learning_rate: float | None = None,
-                       conditioning: str = "class_aware", label_conditioning: str = "plane") -> config_module.RunConfig:
+                       conditioning: str = config_module.SynthesisConfig.conditioning,
+                       label_conditioning: str = config_module.DCGANConfig.label_conditioning) -> config_module.RunConfig:
     """The paper's networks at batch 16, sized in optimiser steps at learning rate 2e-4 (the demo's),
     a demo-sized SRGAN and a 30-epoch judge."""
     config = config_module.RunConfig(dataset="folder", data_dir=str(data_dir), precision="float32", tensorboard=False)
@@ -79,9 +81,9 @@ def main() -> None:
                         help="G1's adaptive augmentation target for E[sign D(real)] (ADA; 0: DiffAugment always)")
     parser.add_argument("--discriminator-lr", type=float, default=None,
                         help="D1's learning rate (TTUR; default: G1's, 2e-4)")
-    parser.add_argument("--conditioning", default="class_aware", choices=["class_aware", "class_blind", "conditional_g1"],
+    parser.add_argument("--conditioning", default=config_module.SynthesisConfig.conditioning, choices=CONDITIONINGS,
                         help="how c is drawn; conditional_g1 trains a class-conditional G1 (a deviation from §3.2)")
-    parser.add_argument("--label-conditioning", default="plane", choices=LABEL_CONDITIONINGS,
+    parser.add_argument("--label-conditioning", default=config_module.DCGANConfig.label_conditioning, choices=LABEL_CONDITIONINGS,
                         help="how a label-conditioned D1 (conditional G1, the cGAN baseline) reads the label")
     parser.add_argument("--self-regularisation", type=float, default=10.0, help="residual refiner's tie weight")
     parser.add_argument("--self-regularisation-pool", type=int, default=1, help="its box size (1: every pixel)")

@@ -294,10 +294,11 @@ def label_status(run, class_names) -> dict:
 def condition_reason(conditioning: str, aware: bool, accepted: bool) -> str:
     """Why a row's condition c does not support its label ('' when it does): a class-blind draw
     was never asked to show y; a class-aware draw none of whose attempts the judge accepted was
-    kept as the likeliest. (A class-conditional G1 draws c for y, and the image is judged.)"""
+    kept as the likeliest. (A class-conditional G1 draws c for y; for a checked class it is redrawn
+    as a class-aware one is.)"""
     if conditioning == "class_blind" or (conditioning == "class_aware" and not aware):
         return "condition drawn class-blind"
-    if conditioning == "class_aware" and not accepted:
+    if aware and not accepted:
         return "no condition draw was accepted"
     return ""
 

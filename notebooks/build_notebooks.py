@@ -282,6 +282,9 @@ def dcgan() -> list:
         "G1 is an unconditional DCGAN: from 100 numbers drawn from a normal distribution it makes a 64×64 image, "
         "and a discriminator D1 learns to tell its images from real ones. It sees every training image, whatever "
         "its class, and learns the modality's structure. Its samples become the conditioning images of stage 2. "
+        "That is the demo's G1, §3.2's; on the paper's datasets the default G1 also takes the class y, and D1 "
+        "judges \"a real image of class y\" (a projection discriminator): the only G1 we measured that draws the "
+        "classes as often as the data has them (README, \"Does each stage earn its place?\"). "
         "This notebook also trains the label judge and referee (the `judge` stage): two small CNNs on disjoint "
         "halves of the real training images, whose features track KID during training and which later choose and "
         "check labels.",

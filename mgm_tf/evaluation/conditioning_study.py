@@ -6,9 +6,11 @@ Variants (DESIGN.md "Labels a reader can audit"):
 - class_blind: the paper read literally, c = G1(z1) whatever y is;
 - class_aware (a): for classes the judge can check, c = G1(z1) redrawn until the judge's p(y | c)
   reaches the class's acceptance threshold;
-- conditional_g1 (b): c = G1(z1, y) from a class-conditional G1 (a deviation from §3.2);
+- conditional_g1 (b): c = G1(z1, y) from a class-conditional G1 (a deviation from §3.2), for
+  checked classes redrawn as in (a);
 - … + drop (c): the filter never keeps a candidate of a checked class below its threshold.
-The judge stage, G1 and G2 are trained once and shared (conditional_g1 trains its own G1); each
+The judge stage, the paper's unconditional G1 and G2 are trained once and shared (conditional_g1
+trains its own G1); each
 variant then synthesises and filters (and, with `through_export`, super-resolves and exports)
 in its own run directory. Per class the study reports the pixel oracle's agreement with the
 labels, the referee's and the judge's, the judge's gate, and the share of candidates kept.
@@ -60,6 +62,7 @@ def study_config(data_dir: Path, train_images: int, dcgan_steps: int, cgan_steps
     for section, values in (SMALL.items() if small_networks else ()):
         for field, value in values.items():
             setattr(getattr(config, section), field, value)
+    config.synthesis.conditioning = config_module.UNCONDITIONAL_G1[0]  # the shared G1 is §3.2's
     config.filter = config_module.FilterConfig(candidates_per_class=candidates_per_class)
     config.srgan = config_module.smoke().srgan
     config.evaluation = config_module.EvaluationConfig(extractor_epochs=judge_epochs)
