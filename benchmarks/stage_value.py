@@ -32,8 +32,8 @@ from mgm_tf.dcgan import LABEL_CONDITIONINGS
 from mgm_tf.evaluation.conditioning_study import _variant_run
 from mgm_tf.evaluation.stage_value import comparison_sets, stage_figure, stage_value, stage_value_lines
 from mgm_tf.pipeline import run_pipeline
-from mgm_tf.synthesis import CONDITIONINGS
 from mgm_tf.run import Run
+from mgm_tf.synthesis import CONDITIONINGS
 
 RESULTS = Path(__file__).parent / "results"
 

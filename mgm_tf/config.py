@@ -70,11 +70,11 @@ class SynthesisConfig:
     pixels confirm no better than chance (DESIGN.md "Labels a reader can audit"). The default,
     a class-conditional G1 with a projection D1, is a measured deviation from §3.2: on 252 real
     brain slices its class shares came within 6 points of the data's at the CPU budget and 3 at
-    1,000 epochs, where the paper's unconditional G1 stayed 12-13 points off (DESIGN.md "A G1
-    that covers the modes"). The demo's 6 films per class keep the unconditional G1 (`demo`)."""
+    1,000 epochs, where the paper's unconditional G1 stayed 12-13 points off (DESIGN.md "Does each
+    stage earn its place?"). The demo's 6 films per class keep the unconditional G1 (`demo`)."""
 
     conditioning: str = "conditional_g1"  # "conditional_g1" (deviates from §3.2) | "class_aware" (§3.2's G1, c drawn for y) | "class_blind" (paper literal)
-    condition_attempts: int = 20       # class_aware: draws of c per image before it is kept not accepted
+    condition_attempts: int = 20       # class_aware, conditional_g1: draws of c per image before it is kept not accepted
     label_check: str = "drop"          # "drop": the filter never selects a candidate the judge assigns to another class | "keep"
 
 

@@ -107,9 +107,10 @@ def synthesis_conditions(run, prepared, dcgan_generator, selector, labels, seeds
              "accepted": np.zeros(len(labels), bool), "aware": aware,
              "conditions": draw_conditions(dcgan_generator, labels, seeds, np.zeros(len(labels), np.int32), latent_dim)}
     if aware.any():
+        drawn_from = "G1(z1, y)" if settings.conditioning == "conditional_g1" else "G1(z1)"
         found = class_aware_conditions(dcgan_generator, selector, labels[aware], seeds[aware], thresholds, latent_dim,
                                        prepared.channels, settings.condition_attempts,
-                                       label=f"class-aware conditions: c = G1({'z1, y' if settings.conditioning == 'conditional_g1' else 'z1'}) the judge accepts as y")
+                                       label=f"class-aware conditions: c = {drawn_from} the judge accepts as y")
         for key in ("attempts", "draws", "accepted", "conditions"):
             drawn[key][aware] = found[key]
     return drawn
